@@ -1,0 +1,279 @@
+"""Command line: a thin layer over :mod:`marketbayesmeta.api`. No PyMC import unless sampling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError, MarketBayesMetaError
+
+EPILOG = """exit codes: 0 success (completed / completed_with_warnings, no difference, verified),
+1 diff found differences or verify found a mismatch, 2 invalid input, 3 run blocked, 4 run failed"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's default exits 2 too; keep our wording
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _out(text: str) -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .api import load_config, load_tracker
+
+    config = load_config(args.config)
+    table = load_tracker(config.data.tracker)
+    _out(f"{args.config}: config valid; tracker {config.data.tracker}: {len(table)} row(s) valid; "
+         f"outputs -> {config.outputs.directory}")
+    return 0
+
+
+def _compile_one(config: str, output: str | None, quiet: bool) -> tuple[Path, object]:
+    from .api import compile_config
+    from .compiler.summary import render_summary
+    from .plan import write_plan
+
+    plan = compile_config(config)
+    target = Path(output) if output else Path(plan.locations.output_directory) / "plan.json"
+    if target.is_dir():
+        target = target / "plan.json"
+    try:
+        write_plan(plan, target)
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write the plan ({exc.strerror})") from None
+    if not quiet:
+        _out(render_summary(plan))
+    _out(f"wrote {target}")
+    return target, plan
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    if args.output and len(args.configs) > 1:
+        raise InputError("-o/--output takes one config; with several, each plan goes to its outputs.directory")
+    for config in args.configs:
+        _compile_one(config, args.output, args.quiet)
+    return 0
+
+
+def _execute_one(plan_path: str, out: str | None, allow_stale: bool, quiet: bool) -> int:
+    from .api import execute_plan
+
+    result = execute_plan(plan_path, out, allow_stale=allow_stale, quiet=quiet)
+    _report_result(result)
+    return result.exit_code
+
+
+def _report_result(result: object) -> None:
+    r = result  # RunResult
+    _out(f"{r.status} (exit {r.exit_code}), reportable: {str(r.reportable).lower()} -> {r.run_dir}")
+    for reason in r.reasons:
+        _out(f"  - [{reason['code']}] {reason['message']}")
+
+
+def _parallel(items: Sequence[str], jobs: int, fn: Callable[[str], int]) -> int:
+    """Run ``fn`` over items, ``jobs`` at a time in subprocess workers; the worst exit code wins."""
+    if jobs <= 1 or len(items) <= 1:
+        codes = []
+        for item in items:
+            try:
+                codes.append(fn(item))
+            except MarketBayesMetaError as exc:
+                _err(exc.render())
+                codes.append(exc.exit_code)
+        return max(codes, default=0)
+    from concurrent.futures import ProcessPoolExecutor
+
+    codes = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for item, code in zip(items, pool.map(_worker, [(fn, i) for i in items]), strict=True):
+            codes.append(code)
+            if code not in (0,):
+                _err(f"{item}: exit {code}")
+    return max(codes, default=0)
+
+
+def _worker(arg: tuple[Callable[[str], int], str]) -> int:
+    fn, item = arg
+    try:
+        return fn(item)
+    except MarketBayesMetaError as exc:
+        _err(exc.render())
+        return exc.exit_code
+
+
+class _ExecuteOne:
+    def __init__(self, out: str | None, allow_stale: bool, quiet: bool):
+        self.out, self.allow_stale, self.quiet = out, allow_stale, quiet
+
+    def __call__(self, plan: str) -> int:
+        return _execute_one(plan, self.out, self.allow_stale, self.quiet)
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    if args.out and len(args.plans) > 1:
+        raise InputError("--out takes one plan; with several, each runs into its own output directory")
+    return _parallel(args.plans, args.jobs, _ExecuteOne(args.out, args.allow_stale, args.quiet))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .api import execute_plan
+
+    target, plan = _compile_one(args.config, None, quiet=True)
+    result = execute_plan(plan, args.out, allow_stale=False, quiet=args.quiet)
+    _report_result(result)
+    return result.exit_code
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .audit.diff import diff_plans, load_side
+
+    result = diff_plans(load_side(args.a), load_side(args.b))
+    if args.json:
+        _out(json.dumps(result.to_json(), indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        _out(result.render())
+    return 1 if result.has_differences else 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from .audit.archive import archive_run
+
+    path = archive_run(Path(args.run_dir), Path(args.output) if args.output else None)
+    _out(f"wrote {path}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .audit.verify import verify_run
+
+    result = verify_run(Path(args.path))
+    _out(result.render())
+    return 0 if result.ok else 1
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .compiler.audit import audit_tracker, render_audit
+
+    report = audit_tracker(args.path)
+    _out(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if args.json else render_audit(report))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schemas import schema_text
+
+    sys.stdout.write(schema_text(args.which))
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="marketbayesmeta", description="Audit-oriented Bayesian random-effects meta-analysis of "
+                "marketing measurement evidence: config -> plan.json -> run directory -> review bundle.",
+                epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"marketbayesmeta {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("check-config", help="validate a config and its tracker; writes nothing")
+    s.add_argument("config")
+    s.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser("compile", help="compile configs into frozen, hashed plan.json files")
+    s.add_argument("configs", nargs="+", metavar="CONFIG")
+    s.add_argument("-o", "--output", help="plan file (default <outputs.directory>/plan.json)")
+    s.add_argument("-q", "--quiet", action="store_true", help="print only where the plan went")
+    s.set_defaults(func=cmd_compile)
+
+    s = sub.add_parser("execute", help="execute plans into run directories")
+    s.add_argument("plans", nargs="+", metavar="PLAN")
+    s.add_argument("--out", help="run directory (default: the plan's outputs.directory)")
+    s.add_argument("--allow-stale", action="store_true", help="run even if the config or tracker changed "
+                   "since compile (recorded in run_status.json; never reportable)")
+    s.add_argument("--jobs", type=int, default=1, help="plans to execute at once")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    s.set_defaults(func=cmd_execute)
+
+    s = sub.add_parser("run", help="compile and execute one config")
+    s.add_argument("config")
+    s.add_argument("--out", help="run directory (default: outputs.directory)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("diff", help="compare two plans or run directories (exit 1 when they differ)")
+    s.add_argument("a")
+    s.add_argument("b")
+    s.add_argument("--json", action="store_true", help="machine-readable output (specs/diff.schema.json)")
+    s.set_defaults(func=cmd_diff)
+
+    s = sub.add_parser("archive", help="write a deterministic review bundle (.zip or .tar.gz) of a run")
+    s.add_argument("run_dir")
+    s.add_argument("-o", "--output", help="archive path (.zip, .tar.gz or .tgz; default <run_dir>.tar.gz)")
+    s.set_defaults(func=cmd_archive)
+
+    s = sub.add_parser("verify", help="re-hash a run directory or archive against its manifest")
+    s.add_argument("path", metavar="RUN_DIR_OR_ARCHIVE")
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("audit", help="readiness and quality checks for every group in a tracker")
+    s.add_argument("path", metavar="TRACKER_OR_CONFIG")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_audit)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of the config")
+    s.add_argument("which", nargs="?", default="config", choices=["config", "plan", "run_status"])
+    s.set_defaults(func=cmd_schema)
+    return p
+
+
+def _dispatch(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args))
+    except MarketBayesMetaError as exc:
+        _err(exc.render())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted: nothing was replaced; the previous run directory (if any) is untouched")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
+        if os.environ.get("MARKETBAYESMETA_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc}\n(set MARKETBAYESMETA_DEBUG=1 for a traceback "
+             "and please report it)")
+        return 4
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    sys.exit(_dispatch(argv, build_parser()))
+
+
+def _single(command: str, argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    sys.exit(_dispatch([command, *argv], build_parser()))
+
+
+def check_config_main(argv: Sequence[str] | None = None) -> int:
+    return _single("check-config", argv)
+
+
+def run_main(argv: Sequence[str] | None = None) -> int:
+    return _single("run", argv)

@@ -1,0 +1,311 @@
+"""The frozen analysis plan: the one model the compiler writes and the runtime reads.
+
+``plan_hash`` is the sha256 of the canonical JSON of every field except ``plan_hash`` and
+``locations``. ``locations`` holds where the config, tracker and output directory were, relative to
+the directory holding plan.json, so moving the plan never changes its hash and a copied project
+tree gives a byte-identical plan.json.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .canonical import CanonicalJSONError, canonical_hash, pretty_dumps, strict_loads
+from .errors import PlanError
+
+PLAN_FORMAT = "marketbayesmeta.plan/1"
+UNHASHED_FIELDS = frozenset({"plan_hash", "locations"})
+
+Decision = Literal["included", "excluded", "scenario"]
+Readiness = Literal["ready", "directional", "not_recommended"]
+FitKind = Literal["main", "prior", "uncertainty", "leave_one_out"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provenanced(_Frozen):
+    value: float | str
+    provenance: Literal["default", "config"]
+
+
+class Transform(_Frozen):
+    name: str  # e.g. "log1p_percent", "identity", "none"
+    formula: str  # human-readable, e.g. "log(1 + x/100)"
+    uncertainty_method: Literal["delta_method", "ci_width", "scenario", "none"]
+    parameters: dict[str, float | str] = Field(default_factory=dict)
+
+
+class Row(_Frozen):
+    """One tracker row and what the compiler decided for it."""
+
+    row: int  # spreadsheet row number (header = 1)
+    study_id: str
+    study_name: str = ""
+    evidence_type: str
+    metric: str
+    unit: str
+    source_estimate: float
+    source_se: float | None = None
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    ci_level: float | None = None  # as a fraction, e.g. 0.9
+    uncertainty_scenario: str | None = None
+    analysis_ready: bool
+    brand: str = ""
+    market: str = ""
+    channel: str = ""
+    population: str = ""
+    window_start: str = ""
+    window_end: str = ""
+    design: str = ""
+    source: str = ""
+    notes: str = ""
+    decision: Decision
+    reason: str  # reason code, e.g. "included", "other_metric"
+    reason_message: str
+    transform: Transform
+    model_estimate: float | None = None
+    model_se: float | None = None
+    uncertainty_source: Literal["standard_error", "confidence_interval", "scenario", "none"]
+
+
+class DuplicateGroup(_Frozen):
+    kind: Literal["blocking", "possible"]
+    study_ids: list[str]
+    rows: list[int]
+    message: str
+
+
+class ReadinessVerdict(_Frozen):
+    pool: str  # "evidence_types/metric/scale"
+    eligible: int
+    included: int
+    scenario: int
+    readiness: Readiness
+    why: str
+    min_rows_directional: int
+    min_rows_ready: int
+
+
+class PriorSet(_Frozen):
+    mu_mean: float
+    mu_sd: float
+    tau_scale: float
+    tau_family: Literal["half_normal", "half_cauchy"]
+
+
+class Sampler(_Frozen):
+    chains: int
+    draws: int
+    tune: int
+    target_accept: float
+    random_seed: int
+    nuts_sampler: Literal["pymc", "nutpie"]
+
+
+class Thresholds(_Frozen):
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    max_divergences: int
+    max_exact_z: float
+    min_bfmi: float
+    on_failure: Literal["block", "warn"]
+
+
+class Materiality(_Frozen):
+    mean_shift_sd: float
+    prob_positive_shift: float
+    prob_positive_crosses_half: bool
+    interval_width_change: float
+    rule: str  # the rule in words, for the report
+
+
+class Fit(_Frozen):
+    """One model fit of the sensitivity grid."""
+
+    name: str  # "main", "prior:weak", "uncertainty:high", "loo:<study_id>"
+    kind: FitKind
+    label: str  # prior spec name, scenario level or left-out study id; "main" for main
+    priors: PriorSet
+    scenario_level: Literal["low", "medium", "high"] | None = None  # overrides every scenario row's SE
+    leave_out: str | None = None  # study_id left out
+    seed: int
+
+
+class SensitivityPlan(_Frozen):
+    prior: bool
+    uncertainty: bool
+    uncertainty_status: str  # "applicable", "disabled", or "not applicable: ..." (no fit)
+    leave_one_out: bool
+    reference_prior: str  # prior spec name the deltas are taken against
+    materiality: Materiality
+
+
+class Source(_Frozen):
+    name: str  # file name only (no directory: locations are outside the hash)
+    sha256: str
+    size: int
+
+
+class Locations(_Frozen):
+    """Where the sources and outputs are (not hashed): absolute in memory, relative to plan.json's
+    directory on disk."""
+
+    config: str
+    tracker: str
+    output_directory: str
+
+
+class Plan(_Frozen):
+    format: Literal["marketbayesmeta.plan/1"] = PLAN_FORMAT
+    package_version: str
+    plan_hash: str = ""
+    project_name: str
+    project_notes: str
+    metric: str
+    scale: Literal["log_relative", "percentage_point"]
+    evidence_types: list[str]
+    triangulate_only_justification: str | None
+    sources: dict[str, Source]  # "config", "tracker"
+    rows: list[Row]
+    duplicates: list[DuplicateGroup]
+    readiness: ReadinessVerdict
+    priors: dict[str, Provenanced]  # mu_mean, mu_sd, tau_scale, tau_family
+    scenario_se: dict[str, Provenanced]  # low, medium, high (model-scale SEs)
+    sampler: Sampler
+    thresholds: Thresholds
+    sensitivity: SensitivityPlan
+    fits: list[Fit]
+    reporting_interval: float
+    locations: Locations | None = None
+
+    # -- derived views -------------------------------------------------------------------------
+    def content(self) -> dict[str, Any]:
+        """The hashed content: everything but ``plan_hash`` and ``locations``."""
+        return self.model_dump(mode="json", exclude=set(UNHASHED_FIELDS))
+
+    def compute_hash(self) -> str:
+        return canonical_hash(self.content())
+
+    def with_hash(self) -> Plan:
+        return self.model_copy(update={"plan_hash": self.compute_hash()})
+
+    def fit(self, name: str) -> Fit:
+        for f in self.fits:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def fit_data(self, fit: Fit) -> tuple[list[str], list[float], list[float]]:
+        """(study_ids, y, se) that enter ``fit``: included and scenario rows, in plan order."""
+        ids, ys, ses = [], [], []
+        for r in self.rows:
+            if r.decision == "excluded" or r.study_id == fit.leave_out:
+                continue
+            se = r.model_se
+            if r.decision == "scenario" and fit.scenario_level is not None:
+                se = float(self.scenario_se[fit.scenario_level].value)
+            assert r.model_estimate is not None and se is not None
+            ids.append(r.study_id)
+            ys.append(r.model_estimate)
+            ses.append(se)
+        return ids, ys, ses
+
+    @property
+    def pooled_rows(self) -> list[Row]:
+        return [r for r in self.rows if r.decision != "excluded"]
+
+    @property
+    def has_blocking_duplicates(self) -> bool:
+        return any(d.kind == "blocking" for d in self.duplicates)
+
+
+# -- reading and writing ---------------------------------------------------------------------------
+
+def _relative(target: str, base_dir: Path) -> str:
+    return Path(os.path.relpath(Path(target).resolve(), base_dir.resolve())).as_posix()
+
+
+def _absolute(target: str, base_dir: Path) -> str:
+    return str((base_dir / target).resolve())
+
+
+def _rebase(plan: Plan, convert: Callable[[str, Path], str], base: Path) -> Plan:
+    if plan.locations is None:
+        return plan
+    loc = plan.locations
+    return plan.model_copy(update={"locations": Locations(
+        config=convert(loc.config, base), tracker=convert(loc.tracker, base),
+        output_directory=convert(loc.output_directory, base))})
+
+
+def plan_to_text(plan: Plan, plan_dir: str | Path | None = None) -> str:
+    """Readable JSON (sorted keys, indented, canonical float rule).
+
+    In memory, ``locations`` are absolute; on disk they are relative to ``plan_dir`` (the
+    directory the plan is written to), so the file has no absolute path in it.
+    """
+    if plan_dir is not None:
+        plan = _rebase(plan, _relative, Path(plan_dir))
+    return pretty_dumps(plan.model_dump(mode="json"))
+
+
+def write_plan(plan: Plan, path: str | Path) -> Path:
+    """Write ``plan`` to ``path`` atomically (locations stored relative to its directory)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = plan_to_text(plan, path.parent)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def parse_plan(text: str | bytes, filename: str = "plan.json") -> Plan:
+    """Parse and integrity-check a plan: refuses bad JSON, unknown formats and edited content."""
+    try:
+        data = strict_loads(text)
+    except (ValueError, CanonicalJSONError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{filename}: not a readable plan (invalid JSON: {exc}); recompile it with "
+                        "'marketbayesmeta compile CONFIG'") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"{filename}: not a plan (expected a JSON object)")
+    fmt = data.get("format")
+    if fmt != PLAN_FORMAT:
+        raise PlanError(f"{filename}: unsupported plan format {fmt!r}; this version reads "
+                        f"{PLAN_FORMAT!r}. Recompile the config with this version.")
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise PlanError(f"{filename}: not a valid plan ({exc.error_count()} problem(s); first at "
+                        f"'{loc}': {first['msg']}). Was it edited by hand? Recompile it.") from None
+    expected = plan.compute_hash()
+    if plan.plan_hash != expected:
+        raise PlanError(f"{filename}: the plan's content does not match its plan_hash (recorded "
+                        f"{plan.plan_hash[:12] or '(none)'}…, content {expected[:12]}…): it was edited "
+                        "after compile. Recompile it from the config instead of editing plan.json.")
+    return plan
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read plan.json from disk (see :func:`parse_plan`)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise PlanError(f"{path}: is a directory, expected a plan.json file") from None
+    except FileNotFoundError:
+        raise PlanError(f"{path}: no such plan file") from None
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read the plan ({exc.strerror})") from None
+    return _rebase(parse_plan(raw, str(path)), _absolute, path.resolve().parent)

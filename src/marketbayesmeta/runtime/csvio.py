@@ -1,0 +1,52 @@
+"""Deterministic, spreadsheet-safe CSV writing for every artefact."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """Prefix a text cell a spreadsheet would evaluate as a formula with an apostrophe."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def format_cell(value: Any) -> str:
+    """One fixed rule: floats ``%.10g`` (empty when NaN/None), bools true/false, ints as is,
+    text neutralised against formula injection. Numeric values are never prefixed."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        text = f"{value:.10g}"
+        return "0" if text == "-0" else text
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalar
+        return format_cell(value.item())
+    return neutralise(str(value))
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([format_cell(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Path:
+    path.write_text(csv_text(columns, rows), encoding="utf-8", newline="")
+    return path

@@ -1,0 +1,107 @@
+"""The PyMC model (SPEC §7), built once per tau family and reused across every fit of a plan.
+
+Data (y, se) and prior parameters are ``pm.Data`` inputs, so a sensitivity fit only swaps values
+and samples again; the NUTS step (and its compiled log-density) is built once and reused.
+
+Parameterisation (the same model in sampler-friendly coordinates). With few studies and small
+SEs, plain NUTS on (mu, log tau) meets two problems: a funnel (sd(mu | tau) grows with tau) and,
+under log tau, a double-exponential wall in the upper tail of a half-normal prior; both cause
+divergences and under-explore tau's tail. Default ``parameterisation="conditional"``:
+
+* tau = F⁻¹(sigmoid(v)) with v ~ Logistic(0, 1), F the prior CDF of tau (half-normal:
+  scale·√2·erfinv(u); half-Cauchy: scale·tan(πu/2)). By the inverse-CDF construction tau has
+  exactly its prior; v has gentle logistic tails at both ends.
+* mu = c(tau) + d(tau)·z, with c and d the mean and sd of mu's exact conditional given tau
+  (Normal–Normal conjugacy), z flat, and the prior of mu plus the Jacobian log d(tau) added.
+
+The likelihood is evaluated as written. ``parameterisation="centered"`` keeps the textbook form
+(mu ~ Normal, tau ~ HalfNormal/HalfCauchy with a log transform), used by tests that show why the
+default exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+PARAMETERISATIONS = ("conditional", "centered")
+
+
+@dataclass
+class FitModel:
+    """A compiled model plus its reusable NUTS step."""
+
+    model: pm.Model
+    family: str
+    parameterisation: str
+    target_accept: float
+    _step: Any = field(default=None, repr=False)
+
+    def set_inputs(self, y: np.ndarray, se: np.ndarray, mu_mean: float, mu_sd: float, tau_scale: float) -> None:
+        with self.model:
+            pm.set_data({"y": np.asarray(y, float), "se": np.asarray(se, float), "mu_mean": float(mu_mean),
+                         "mu_sd": float(mu_sd), "tau_scale": float(tau_scale)})
+
+    def step(self) -> Any:
+        if self._step is None:
+            with self.model:
+                self._step = pm.NUTS(target_accept=self.target_accept)
+        return self._step
+
+
+def build_model(y: np.ndarray, se: np.ndarray, *, mu_mean: float, mu_sd: float, tau_scale: float,
+                family: str = "half_normal", parameterisation: str = "conditional",
+                target_accept: float = 0.9, likelihood_variance: str = "tau2_plus_se2") -> FitModel:
+    """Build the random-effects model. ``likelihood_variance="tau2"`` drops s_i² (a deliberately
+    broken model, only for tests that show the exact cross-check catches it)."""
+    if parameterisation not in PARAMETERISATIONS:
+        raise ValueError(f"unknown parameterisation {parameterisation!r}")
+    with pm.Model() as model:
+        y_d = pm.Data("y", np.asarray(y, float))
+        se_d = pm.Data("se", np.asarray(se, float))
+        m0 = pm.Data("mu_mean", float(mu_mean))
+        s0 = pm.Data("mu_sd", float(mu_sd))
+        scale = pm.Data("tau_scale", float(tau_scale))
+        if family not in ("half_normal", "half_cauchy"):
+            raise ValueError(f"unknown tau family {family!r}")
+        if parameterisation == "conditional":
+            u = pm.math.sigmoid(pm.Logistic("tau_logit", mu=0.0, s=1.0))
+            if family == "half_normal":
+                tau = pm.Deterministic("tau", scale * np.sqrt(2.0) * pt.erfinv(u))
+            else:
+                tau = pm.Deterministic("tau", scale * pt.tan(np.pi * u / 2.0))
+        elif family == "half_normal":
+            tau = pm.HalfNormal("tau", sigma=scale)
+        else:
+            tau = pm.HalfCauchy("tau", beta=scale)
+        var = tau**2 + se_d**2 if likelihood_variance == "tau2_plus_se2" else tau**2 + 1e-12
+        if parameterisation == "conditional":
+            w = 1.0 / var
+            precision = 1.0 / s0**2 + pt.sum(w)
+            centre = (m0 / s0**2 + pt.sum(w * y_d)) / precision
+            spread = 1.0 / pt.sqrt(precision)
+            z = pm.Flat("z")
+            mu = pm.Deterministic("mu", centre + spread * z)
+            pm.Potential("mu_prior_and_jacobian", pm.logp(pm.Normal.dist(m0, s0), mu) + pt.log(spread))
+        else:
+            mu = pm.Normal("mu", m0, s0)
+        pm.Normal("y_obs", mu=mu, sigma=pt.sqrt(var), observed=y_d)
+    return FitModel(model=model, family=family, parameterisation=parameterisation, target_accept=target_accept)
+
+
+def sample_model(fm: FitModel, *, draws: int, tune: int, chains: int, seed: int, progressbar: bool,
+                 nuts_sampler: str = "pymc") -> Any:
+    """Sample ``fm`` with its current inputs; returns ArviZ InferenceData (posterior: mu, tau)."""
+    with fm.model:
+        if nuts_sampler == "nutpie":
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler="nutpie",
+                              target_accept=fm.target_accept, progressbar=progressbar,
+                              compute_convergence_checks=False)
+        else:
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, step=fm.step(), random_seed=seed,
+                              progressbar=progressbar, compute_convergence_checks=False, return_inferencedata=True)
+    return idata

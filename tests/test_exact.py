@@ -1,0 +1,350 @@
+"""Tests for the exact (quadrature) posterior of the normal-normal random-effects model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+from scipy.interpolate import CubicSpline
+
+from marketbayesmeta.runtime.exact import (
+    ExactPosterior,
+    Summary,
+    exact_posterior,
+    log_marginal_tau,
+)
+
+SCHOOLS_Y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+SCHOOLS_S = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+QS = np.array([0.025, 0.1, 0.5, 0.9, 0.975])
+FIELDS = ("mean", "sd", "median", "lower", "upper", "prob_positive")
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+class Grid2D:
+    """Unnormalised joint posterior of (mu, tau) on a dense midpoint grid, straight from
+    p(mu) p(tau) prod_i N(y_i | mu, tau^2 + s_i^2); tau = c u / (1 - u) with u uniform-gridded.
+    The box is zoomed to where the joint density is non-negligible."""
+
+    def __init__(self, y, s, mu_mean, mu_sd, tau_scale, family, n=2000):
+        self.y, self.s = np.asarray(y, float), np.asarray(s, float)
+        self.args = (mu_mean, mu_sd, tau_scale, family)
+        width = 10 * max(mu_sd, self.s.max(), np.ptp(self.y))
+        mu_box = (min(self.y.min(), mu_mean) - width, max(self.y.max(), mu_mean) + width)
+        self.c = tau_scale
+        u_box = (0.0, 1.0)
+        for it in range(4):
+            logp, mu, u = self._evaluate(mu_box, u_box, n)
+            mass = logp > logp.max() - 40
+            mu_box = self._zoom(mu, mass.any(axis=1), mu_box)
+            u_box = self._zoom(u, mass.any(axis=0), u_box)
+            if it == 0:  # rescale the tau transform to the posterior's own scale
+                tau = self.c * u / (1 - u)
+                p_tau = np.exp(logp - logp.max()).sum(axis=0)
+                self.c = tau[np.searchsorted(np.cumsum(p_tau) / p_tau.sum(), 0.5)]
+                u_box = (0.0, 1.0)
+        logp, self.mu, self.u = self._evaluate(mu_box, u_box, n)
+        self.tau = self.c * self.u / (1 - self.u)
+        p = np.exp(logp - logp.max())
+        self.p = p / p.sum()
+        self.dmu, self.du = self.mu[1] - self.mu[0], self.u[1] - self.u[0]
+
+    @staticmethod
+    def _zoom(x, keep, box):
+        idx = np.flatnonzero(keep)
+        h = x[1] - x[0]
+        return max(box[0], x[idx[0]] - 2 * h), min(box[1], x[idx[-1]] + 2 * h)
+
+    def _evaluate(self, mu_box, u_box, n):
+        mu_mean, mu_sd, tau_scale, family = self.args
+        mu = np.linspace(*mu_box, n + 1)
+        mu = (mu[1:] + mu[:-1]) / 2
+        u = np.linspace(*u_box, n + 1)
+        u = (u[1:] + u[:-1]) / 2
+        tau = self.c * u / (1 - u)
+        jac = self.c / (1 - u) ** 2
+        prior_tau = (stats.halfnorm.logpdf(tau, scale=tau_scale) if family == "half_normal"
+                     else stats.halfcauchy.logpdf(tau, scale=tau_scale))
+        logp = stats.norm.logpdf(mu, mu_mean, mu_sd)[:, None] + (prior_tau + np.log(jac))[None]
+        for yi, si in zip(self.y, self.s, strict=True):
+            var = tau**2 + si**2  # N(y_i | mu, tau^2 + s_i^2)
+            logp -= 0.5 * (np.log(2 * np.pi * var)[None] + (yi - mu[:, None]) ** 2 / var[None])
+        return logp, mu, u
+
+    def marginal(self, name):
+        if name == "mu":
+            return self.mu, self.p.sum(axis=1), self.dmu
+        return self.tau, self.p.sum(axis=0), None
+
+    def summary(self, name):
+        x, p, _ = self.marginal(name)
+        mean = p @ x
+        prob_positive = 1 - self._cdf("mu")(0.0) if name == "mu" else 1.0
+        return {"mean": mean, "sd": np.sqrt(p @ (x - mean) ** 2), "prob_positive": prob_positive}
+
+    def _cdf(self, name):
+        """Marginal CDF (of mu, or of u for tau): cubic spline of the density, integrated."""
+        x, h = (self.mu, self.dmu) if name == "mu" else (self.u, self.du)
+        density = self.p.sum(axis=1 if name == "mu" else 0) / h
+        x = np.concatenate([[x[0] - h / 2], x, [x[-1] + h / 2]])  # box edges: density ~ 0
+        density = np.concatenate([[0.0], density, [0.0]]) if name == "mu" else np.concatenate(
+            [[density[0]], density, [0.0]])  # tau ~ 0: flat density at u = 0
+        cdf = CubicSpline(x, density).antiderivative()
+        return lambda v: cdf(v) / cdf(x[-1])
+
+    def quantiles(self, name, qs):
+        cdf = self._cdf(name)
+        lo, hi = (self.mu[0] - self.dmu, self.mu[-1] + self.dmu) if name == "mu" else (0, 1)
+        out = np.array([optimize.brentq(lambda v, q=q: cdf(v) - q, lo, hi, xtol=1e-14)
+                        for q in np.atleast_1d(qs)])
+        return out if name == "mu" else self.c * out / (1 - out)
+
+    def sample(self, rng, n):
+        """(mu, tau) draws: a cell by its probability, then uniform within the cell."""
+        cell = rng.choice(self.p.size, size=n, p=self.p.ravel())
+        i, j = np.unravel_index(cell, self.p.shape)
+        mu = self.mu[i] + (rng.random(n) - 0.5) * self.dmu
+        u = self.u[j] + (rng.random(n) - 0.5) * self.du
+        return mu, self.c * u / (1 - u)
+
+
+def _geo_y():
+    return np.array([0.05, 0.12, -0.02, 0.08, 0.15, 0.03, 0.10])
+
+
+CASES = {
+    "k2_hn": ([0.3, -0.5], [0.4, 0.6], 0.0, 1.0, 0.5, "half_normal"),
+    "k3_hc_tau_large": ([1.0, 4.5, -2.3], [0.5, 0.8, 1.0], 0.0, 5.0, 1.0, "half_cauchy"),
+    "k5_hn_tau_small": ([0.21, 0.18, 0.25, 0.19, 0.22], [0.1, 0.12, 0.08, 0.1, 0.15], 0.0, 1.0,
+                        0.5, "half_normal"),
+    "k10_hc": (list(np.random.default_rng(3).normal(2.0, 1.5, 10)),
+               list(np.random.default_rng(4).uniform(0.3, 1.2, 10)), 0.0, 10.0, 1.0,
+               "half_cauchy"),
+    "schools_hn": (SCHOOLS_Y, SCHOOLS_S, 0.0, 10.0, 5.0, "half_normal"),
+    "schools_hc": (SCHOOLS_Y, SCHOOLS_S, 0.0, 10.0, 5.0, "half_cauchy"),
+    "geo_log_hn": (_geo_y(), np.full(7, 0.02), 0.0, 1.0, 0.5, "half_normal"),
+    "geo_log_hc": (_geo_y(), np.full(7, 0.02), 0.0, 1.0, 0.5, "half_cauchy"),
+}
+
+
+def _exact(case, **kw) -> ExactPosterior:
+    y, s, m0, sd0, scale, family = CASES[case]
+    return exact_posterior(y, s, mu_mean=m0, mu_sd=sd0, tau_scale=scale, tau_family=family, **kw)
+
+
+@pytest.fixture(scope="module")
+def grids():
+    cache: dict[str, Grid2D] = {}
+
+    def get(case):
+        if case not in cache:
+            cache[case] = Grid2D(*CASES[case])
+        return cache[case]
+
+    return get
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_mu_and_tau_match_brute_force_grid(case, grids):
+    """Agreement is ~1e-8 (moments) and ~1e-6 (quantiles) of the sd; asserted at 1e-4."""
+    grid, post = grids(case), _exact(case)
+    for name in ("mu", "tau"):
+        summary, ref = getattr(post, name), grid.summary(name)
+        tol = 1e-4 * ref["sd"]
+        assert summary.mean == pytest.approx(ref["mean"], abs=tol)
+        assert summary.sd == pytest.approx(ref["sd"], rel=1e-4)
+        assert summary.prob_positive == pytest.approx(ref["prob_positive"], abs=1e-5)
+        np.testing.assert_allclose(post.quantiles(name, QS), grid.quantiles(name, QS), rtol=0,
+                                   atol=tol)
+        np.testing.assert_allclose([summary.median, summary.lower, summary.upper],
+                                   grid.quantiles(name, [0.5, 0.025, 0.975]), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("case", ["k3_hc_tau_large", "schools_hn", "geo_log_hc"])
+def test_theta_and_future_match_monte_carlo_from_grid(case, grids):
+    grid, post = grids(case), _exact(case)
+    y, s = np.asarray(CASES[case][0], float), np.asarray(CASES[case][1], float)
+    rng = np.random.default_rng(11)
+    n = 200_000
+    mu, tau = grid.sample(rng, n)
+    draws = {"future_true_effect": rng.normal(mu, tau)}
+    for i in range(y.size):
+        prec = 1 / s[i] ** 2 + 1 / tau**2
+        mean = (y[i] / s[i] ** 2 + mu / tau**2) / prec
+        draws[f"theta[{i}]"] = rng.normal(mean, 1 / np.sqrt(prec))
+    for name, x in draws.items():
+        summary = post.summary(name)
+        sd = x.std()
+        assert abs(summary.mean - x.mean()) < 4.5 * sd / np.sqrt(n), name
+        kurt = stats.kurtosis(x)  # SE of the sd depends on the tails
+        assert abs(summary.sd - sd) < 4.5 * sd * np.sqrt((2 + kurt) / (4 * n)), name
+        # Each exact quantile should sit at its probability in the Monte Carlo CDF.
+        q_exact = post.quantiles(name, QS)
+        hit = (x[:, None] <= q_exact).mean(axis=0)
+        np.testing.assert_array_less(np.abs(hit - QS), 4.5 * np.sqrt(QS * (1 - QS) / n))
+        ppos_se = np.sqrt(summary.prob_positive * (1 - summary.prob_positive) / n)
+        assert abs((x > 0).mean() - summary.prob_positive) < 4.5 * ppos_se + 1e-12
+
+
+@pytest.mark.parametrize("family", ["half_normal", "half_cauchy"])
+def test_intervals_are_calibrated_under_the_prior(family):
+    rng = np.random.default_rng(20240607)
+    n_sets, k = 2000, 4
+    m0, sd0, scale = 0.0, 1.0, 0.5
+    hits = np.zeros((4, n_sets), bool)
+    for d in range(n_sets):
+        mu = rng.normal(m0, sd0)
+        tau = abs(rng.normal(0, scale)) if family == "half_normal" else abs(
+            scale * rng.standard_cauchy())
+        s = rng.uniform(0.1, 0.6, k)
+        theta = rng.normal(mu, tau, k)
+        y = rng.normal(theta, s)
+        new = rng.normal(mu, tau)
+        post = exact_posterior(y, s, mu_mean=m0, mu_sd=sd0, tau_scale=scale, tau_family=family)
+        for row, (summary, truth) in enumerate(
+            [(post.mu, mu), (post.tau, tau), (post.theta[0], theta[0]),
+             (post.future_true_effect, new)]
+        ):
+            hits[row, d] = summary.lower <= truth <= summary.upper
+    binomial_sd = np.sqrt(0.95 * 0.05 / n_sets)
+    np.testing.assert_array_less(np.abs(hits.mean(axis=1) - 0.95), 3.5 * binomial_sd)
+
+
+def test_log_marginal_tau_matches_multivariate_normal():
+    y, s, m0, sd0 = SCHOOLS_Y, SCHOOLS_S, 1.0, 10.0
+    taus = np.array([0.0, 0.3, 5.0, 40.0])
+    loglik, mean, var = log_marginal_tau(taus, y, s, m0, sd0)
+    for tau, ll, m, v in zip(taus, loglik, mean, var, strict=True):
+        cov = np.diag(tau**2 + s**2) + sd0**2
+        assert ll == pytest.approx(stats.multivariate_normal(np.full(8, m0), cov).logpdf(y))
+        w = 1 / (tau**2 + s**2)
+        assert 1 / v == pytest.approx(1 / sd0**2 + w.sum())
+        assert m == pytest.approx((m0 / sd0**2 + w @ y) * v)
+
+
+def test_fixed_effect_limit():
+    y = np.array([1.0, 1.2, 0.8, 1.1, 0.95])
+    s = np.array([0.5, 0.3, 0.4, 0.6, 0.2])
+    post = exact_posterior(y, s, mu_mean=0.0, mu_sd=1e6, tau_scale=1e-6)
+    w = 1 / s**2
+    mean, sd = w @ y / w.sum(), 1 / np.sqrt(w.sum())
+    assert post.mu.mean == pytest.approx(mean, rel=1e-6)
+    assert post.mu.sd == pytest.approx(sd, rel=1e-6)
+    z = stats.norm.ppf(0.975)
+    assert post.mu.lower == pytest.approx(mean - z * sd, rel=1e-6)
+    assert post.mu.upper == pytest.approx(mean + z * sd, rel=1e-6)
+    assert post.mu.prob_positive == pytest.approx(stats.norm.cdf(mean / sd), abs=1e-9)
+    assert post.tau.mean == pytest.approx(1e-6 * np.sqrt(2 / np.pi), rel=1e-3)  # ~ the prior
+    for theta in post.theta:  # tau ~ 0 pools every theta_i onto mu
+        assert theta.mean == pytest.approx(mean, rel=1e-5)
+        assert theta.sd == pytest.approx(sd, rel=1e-4)
+
+
+def test_single_study_and_heavy_tail():
+    post = exact_posterior([0.3], [0.2], mu_mean=0, mu_sd=1, tau_scale=0.5,
+                           tau_family="half_cauchy")
+    assert np.isinf(post.tau.sd) and np.isinf(post.future_true_effect.sd)  # tau | y ~ tau^-3
+    assert np.isfinite(post.tau.mean) and np.isfinite(post.mu.sd)
+    post = exact_posterior([0.3], [0.2], mu_mean=0, mu_sd=1, tau_scale=0.5)
+    assert np.isfinite(post.tau.sd) and post.tau.lower < post.tau.median < post.tau.upper
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_grid_doubling_changes_nothing(case):
+    a, b = _exact(case), _exact(case, grid_size=128)
+    for name in ["mu", "tau", "future_true_effect", "theta[0]", "theta[1]"]:
+        sa, sb = a.summary(name), b.summary(name)
+        for f in FIELDS:
+            assert abs(getattr(sa, f) - getattr(sb, f)) <= 1e-6 * sa.sd, (name, f)
+        np.testing.assert_allclose(a.quantiles(name, QS), b.quantiles(name, QS),
+                                   rtol=0, atol=1e-6 * sa.sd)
+
+
+def test_grid_doubling_for_many_studies_near_zero_tau():
+    rng = np.random.default_rng(5)
+    s = rng.uniform(0.05, 0.2, 3000)
+    y = rng.normal(0.1, s)
+    a = exact_posterior(y, s, mu_mean=0, mu_sd=1, tau_scale=0.5)
+    b = exact_posterior(y, s, mu_mean=0, mu_sd=1, tau_scale=0.5, grid_size=128)
+    for name in ["mu", "tau", "future_true_effect", "theta[7]"]:
+        sa, sb = a.summary(name), b.summary(name)
+        for f in FIELDS:
+            assert abs(getattr(sa, f) - getattr(sb, f)) <= 1e-6 * sa.sd, (name, f)
+
+
+def test_api_shapes_and_quantile_consistency():
+    post = _exact("schools_hn", interval=0.9)
+    assert isinstance(post.mu, Summary) and len(post.theta) == 8
+    assert post.interval == 0.9
+    assert post.mu.quantile(0.05) == pytest.approx(post.mu.lower, abs=1e-9)
+    assert post.tau.quantile(0.95) == pytest.approx(post.tau.upper, rel=1e-9)
+    assert post.quantiles("theta[3]", [0.5])[0] == pytest.approx(post.theta[3].median, abs=1e-9)
+    qs = np.linspace(0.01, 0.99, 25)
+    for name in ["mu", "tau", "future_true_effect", "theta[7]"]:
+        assert np.all(np.diff(post.quantiles(name, qs)) > 0)
+    assert post.tau.prob_positive == 1.0
+    assert post.tau_weights.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        post.quantiles("theta[8]", [0.5])
+    with pytest.raises(ValueError):
+        post.quantiles("sigma", [0.5])
+    with pytest.raises(ValueError):
+        post.mu.quantile(1.0)
+
+
+def test_large_k_is_fast_and_accurate():
+    rng = np.random.default_rng(7)
+    k = 100_000
+    s = rng.uniform(0.01, 0.04, k)
+    y = rng.normal(rng.normal(0.05, 0.1, k), s)
+    start = time.perf_counter()
+    post = exact_posterior(y, s, mu_mean=0, mu_sd=1, tau_scale=0.5)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 30  # typically ~2 s
+    assert len(post.theta) == k
+    assert post.tau.mean == pytest.approx(0.1, rel=0.02)
+    assert post.mu.mean == pytest.approx(0.05, abs=0.002)
+    assert np.isfinite([post.theta[-1].lower, post.theta[-1].upper]).all()
+
+
+def test_small_k_runs_in_milliseconds():
+    rng = np.random.default_rng(8)
+    s = rng.uniform(0.5, 1.0, 1000)
+    y = rng.normal(0.3, 1.0, 1000)
+    exact_posterior(y, s, mu_mean=0, mu_sd=1, tau_scale=0.5)
+    start = time.perf_counter()
+    exact_posterior(y, s, mu_mean=0, mu_sd=1, tau_scale=0.5)
+    assert time.perf_counter() - start < 1.0  # typically ~20 ms
+
+
+@pytest.mark.parametrize(
+    "y, se, kw",
+    [
+        ([], [], {}),
+        ([1.0, np.nan], [1.0, 1.0], {}),
+        ([1.0, np.inf], [1.0, 1.0], {}),
+        ([1.0, 2.0], [1.0, 0.0], {}),
+        ([1.0, 2.0], [1.0, -1.0], {}),
+        ([1.0, 2.0], [1.0, np.nan], {}),
+        ([1.0, 2.0], [1.0], {}),
+        ([[1.0, 2.0]], [[1.0, 1.0]], {}),
+        ([1.0], [1.0], {"mu_sd": 0.0}),
+        ([1.0], [1.0], {"mu_sd": np.inf}),
+        ([1.0], [1.0], {"tau_scale": -1.0}),
+        ([1.0], [1.0], {"mu_mean": np.nan}),
+        ([1.0], [1.0], {"tau_family": "exponential"}),
+        ([1.0], [1.0], {"interval": 1.0}),
+        ([1.0], [1.0], {"grid_size": 3}),
+    ],
+)
+def test_bad_inputs_raise(y, se, kw):
+    args = {"mu_mean": 0.0, "mu_sd": 1.0, "tau_scale": 0.5} | kw
+    with pytest.raises(ValueError):
+        exact_posterior(y, se, **args)
