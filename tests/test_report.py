@@ -216,3 +216,20 @@ def test_blocked_run_gets_all_reports(blocked_run: tuple[Path, list[str]]) -> No
     text = " ".join(parse_html(run_dir / "report.html").text)
     assert "only 2 comparable rows" in text
     assert "posterior.nc is not in the run directory (the run was blocked before this step)" in text
+
+
+@pytest.mark.slow
+def test_broken_artefacts_give_notes_not_errors(tmp_path: Path) -> None:
+    run_dir = make_fake_run(tmp_path / "run", status="failed", study_names=["{{ 7*7 }}", "a\nb"])
+    (run_dir / "posterior.nc").write_bytes(b"not a netcdf file")
+    (run_dir / "diagnostics.csv").write_text("fit,unexpected\nmain,1\n", encoding="utf-8")
+    (run_dir / "ppc.csv").unlink()
+    (run_dir / "plan.json").write_text("[1, 2]", encoding="utf-8")
+    assert R.write_reports(run_dir) == []
+    nb = json.loads((run_dir / "report.ipynb").read_text(encoding="utf-8"))
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert [o for o in outputs if o["output_type"] == "error"] == []
+    text = " ".join(parse_html(run_dir / "report.html").text)
+    assert "posterior.nc could not be read" in text and "plan.json could not be read" in text
+    md = (run_dir / "analysis_report.md").read_text(encoding="utf-8")
+    assert "{{ 7\\*7 }}" in md or "\\{\\{ 7\\*7 \\}\\}" in md

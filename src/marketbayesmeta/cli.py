@@ -45,10 +45,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def _compile_one(config: str, output: str | None, quiet: bool) -> tuple[Path, object]:
     from .api import compile_config
+
+    plan = compile_config(config)
+    return _write_compiled(plan, output, quiet), plan
+
+
+def _write_compiled(plan: object, output: str | None, quiet: bool) -> Path:
     from .compiler.summary import render_summary
     from .plan import write_plan
 
-    plan = compile_config(config)
     target = Path(output) if output else Path(plan.locations.output_directory) / "plan.json"
     if target.is_dir():
         target = target / "plan.json"
@@ -59,7 +64,7 @@ def _compile_one(config: str, output: str | None, quiet: bool) -> tuple[Path, ob
     if not quiet:
         _out(render_summary(plan))
     _out(f"wrote {target}")
-    return target, plan
+    return target
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -131,9 +136,13 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .api import execute_plan
+    from .api import compile_config, execute_plan
+    from .runtime.rundir import RunDirectory
 
-    target, plan = _compile_one(args.config, None, quiet=True)
+    plan = compile_config(args.config)
+    # Refuse an unusable run directory before the plan is written (into outputs.directory).
+    RunDirectory(Path(args.out or plan.locations.output_directory)).preflight()
+    _write_compiled(plan, None, quiet=True)
     result = execute_plan(plan, args.out, allow_stale=False, quiet=args.quiet)
     _report_result(result)
     return result.exit_code

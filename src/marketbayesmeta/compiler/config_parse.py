@@ -59,6 +59,8 @@ def parse_yaml(text: str, filename: str) -> Any:
         what = exc.problem or exc.context or "invalid YAML"
         if "could not determine a constructor" in str(what):
             what = f"{what}; only plain YAML (mappings, lists, strings, numbers, booleans) is accepted"
+        elif "'\\t'" in str(what):
+            what = f"{what} (a tab); YAML indentation must use spaces, not tabs"
         raise ConfigError(f"{filename}: YAML error at {where}: {what}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{filename}: YAML error: {exc}") from None

@@ -223,9 +223,10 @@ class RunData:
         return df
 
     def missing_reason(self, name: str) -> str:
+        problem = next((p for p in self.problems if p.startswith(name + ":")), None)
+        if problem:
+            return f"{name} could not be read ({problem[len(name) + 1:].strip()})"
         why = f"{name} is not in the run directory"
-        if any(p.startswith(name + ":") for p in self.problems):
-            why = f"{name} could not be read"
         st = self.status_name
         if st == "blocked":
             why += " (the run was blocked before this step)"
@@ -561,7 +562,10 @@ TABLES: dict[str, Callable[[RunData], pd.DataFrame]] = {
     "study_effects": lambda run: run.require("study_effects.csv"),
     "priors": priors_table,
     "diagnostics_fits": lambda run: _require_nonempty(
-        _select(run.require("diagnostics.csv").query("check == 'all'"), ["fit", "pass"]), "no per-fit verdict rows"),
+        pd.DataFrame([{"fit": f, "all checks pass": "unknown" if v is None else format_number(v)}
+                      for f, v in fit_verdicts(run).items()]),
+        run.missing_reason("diagnostics.csv") if run.table("diagnostics.csv") is None
+        else "diagnostics.csv has no per-fit verdicts"),
     "diagnostics_main": lambda run: _require_nonempty(_main_diag(run), run.missing_reason("diagnostics.csv")),
     "exact_cross_check": lambda run: _require_nonempty(exact_rows(run), "no exact cross-check rows"),
     "failed_checks": lambda run: _require_nonempty(failed_checks(run), "no diagnostic check failed"),

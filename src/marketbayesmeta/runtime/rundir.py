@@ -56,6 +56,9 @@ class RunDirectory:
         probe = self.parent
         while not probe.exists():
             probe = probe.parent
+        if not probe.is_dir():
+            raise InputError(f"{self.target}: the output directory cannot be created "
+                             f"({probe} is a file, not a directory); choose another --out")
         if not os.access(probe, os.W_OK | os.X_OK):
             raise InputError(f"{self.target}: the output directory cannot be created or written "
                              f"({probe} is not writable)")
