@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLES, four_rows, row, write_project
 
+from helpers import EXAMPLES, four_rows, row, write_project
 from marketbayesmeta.api import compile_config
 from marketbayesmeta.compiler.grid import fit_seed
 from marketbayesmeta.plan import load_plan, parse_plan, plan_to_text, write_plan

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import EXAMPLES, base_config
 from marketbayesmeta.api import load_config
 from marketbayesmeta.compiler.config_parse import parse_config
 from marketbayesmeta.errors import ConfigError
-
-from helpers import EXAMPLES, base_config
 
 
 def _err(text: str) -> str:

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 from helpers import EXAMPLES
-
 from marketbayesmeta.api import compile_config
 from marketbayesmeta.plan import parse_plan, plan_to_text
 

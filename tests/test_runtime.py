@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLES, four_rows, row, write_project
 
+from helpers import EXAMPLES, four_rows, row, write_project
 from marketbayesmeta.api import compile_config, execute_plan
 from marketbayesmeta.audit.verify import verify_run
 from marketbayesmeta.cli import _dispatch, build_parser

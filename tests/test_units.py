@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketbayesmeta.compiler.units import SCALES, UNITS, se_delta, se_from_ci, transform_for, z_for_level
+from marketbayesmeta.compiler.units import (
+    SCALES,
+    UNITS,
+    se_delta,
+    se_from_ci,
+    transform_for,
+    z_for_level,
+)
 
 EXPECTED = {
     ("relative_percent", "log_relative"): (5.2, math.log(1.052)),
