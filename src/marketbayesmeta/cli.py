@@ -60,7 +60,10 @@ def _write_compiled(plan: object, output: str | None, quiet: bool) -> Path:
     try:
         write_plan(plan, target)
     except OSError as exc:
-        raise InputError(f"{target}: cannot write the plan ({exc.strerror})") from None
+        blocker = next((p for p in target.parents if p.exists()), None)
+        why = (f"{blocker} is a file, not a directory" if blocker is not None and not blocker.is_dir()
+               else exc.strerror)
+        raise InputError(f"{target}: cannot write the plan ({why})") from None
     if not quiet:
         _out(render_summary(plan))
     _out(f"wrote {target}")

@@ -144,9 +144,10 @@ def validation_problems(exc: ValidationError, filename: str) -> list[Problem]:
             problems.append(Problem(file=filename, message=f"'{path}' is required"))
         else:
             value = err.get("input")
-            shown = value if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+            scalar = isinstance(value, str | int | float | bool) or value is None
+            shown = None if not scalar else value if isinstance(value, str) else repr(value)
             msg = err["msg"]
-            problems.append(Problem(file=filename, message=f"'{path}': {msg}", value=repr(shown) if not isinstance(shown, str) else shown,
+            problems.append(Problem(file=filename, message=f"'{path}': {msg}", value=shown,
                                     accepted=_accepted(err)))
     return problems
 
