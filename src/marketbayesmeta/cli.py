@@ -70,12 +70,19 @@ def _write_compiled(plan: object, output: str | None, quiet: bool) -> Path:
     return target
 
 
+class _CompileOne:
+    def __init__(self, output: str | None, quiet: bool):
+        self.output, self.quiet = output, quiet
+
+    def __call__(self, config: str) -> int:
+        _compile_one(config, self.output, self.quiet)
+        return 0
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     if args.output and len(args.configs) > 1:
         raise InputError("-o/--output takes one config; with several, each plan goes to its outputs.directory")
-    for config in args.configs:
-        _compile_one(config, args.output, args.quiet)
-    return 0
+    return _parallel(args.configs, args.jobs, _CompileOne(args.output, args.quiet))
 
 
 def _execute_one(plan_path: str, out: str | None, allow_stale: bool, quiet: bool) -> int:
@@ -211,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("configs", nargs="+", metavar="CONFIG")
     s.add_argument("-o", "--output", help="plan file (default <outputs.directory>/plan.json)")
     s.add_argument("-q", "--quiet", action="store_true", help="print only where the plan went")
+    s.add_argument("--jobs", type=int, default=1, help="configs to compile at once")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("execute", help="execute plans into run directories")
