@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import EXAMPLES
 
+from helpers import EXAMPLES
 from marketbayesmeta.cli import _dispatch, build_parser
 
 
