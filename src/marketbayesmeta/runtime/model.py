@@ -8,9 +8,11 @@ SEs, plain NUTS on (mu, log tau) meets two problems: a funnel (sd(mu | tau) grow
 under log tau, a double-exponential wall in the upper tail of a half-normal prior; both cause
 divergences and under-explore tau's tail. Default ``parameterisation="conditional"``:
 
-* tau = F⁻¹(sigmoid(v)) with v ~ Logistic(0, 1), F the prior CDF of tau (half-normal:
-  scale·√2·erfinv(u); half-Cauchy: scale·tan(πu/2)). By the inverse-CDF construction tau has
-  exactly its prior; v has gentle logistic tails at both ends.
+* half-normal: tau = scale·softplus(v) with a flat v, the half-normal density and the Jacobian
+  added (tau ≈ scale·e^v near 0, ≈ scale·v in the tail: no double-exponential wall);
+  half-Cauchy: tau = scale·tan(πu/2), u = sigmoid(v), v ~ Logistic(0, 1), which is exactly
+  half-Cauchy(scale) by the inverse-CDF construction, with logistic tails in v. (All ops have C
+  implementations; erfinv does not, which would put the whole density on Python's slow path.)
 * mu = c(tau) + d(tau)·z, with c and d the mean and sd of mu's exact conditional given tau
   (Normal–Normal conjugacy), z flat, and the prior of mu plus the Jacobian log d(tau) added.
 
@@ -68,12 +70,18 @@ def build_model(y: np.ndarray, se: np.ndarray, *, mu_mean: float, mu_sd: float, 
         scale = pm.Data("tau_scale", float(tau_scale))
         if family not in ("half_normal", "half_cauchy"):
             raise ValueError(f"unknown tau family {family!r}")
-        if parameterisation == "conditional":
+        if parameterisation == "conditional" and family == "half_normal":
+            # tau = scale·softplus(v): ~ scale·e^v near 0, ~ scale·v in the tail (no log-scale wall);
+            # half-normal prior density plus the Jacobian log(scale·sigmoid(v)) on a flat v.
+            v = pm.Flat("tau_raw")
+            tau = pm.Deterministic("tau", scale * pt.softplus(v))
+            pm.Potential("tau_prior_and_jacobian",
+                         pm.logp(pm.HalfNormal.dist(sigma=scale), tau) + pt.log(scale) - pt.softplus(-v))
+        elif parameterisation == "conditional":
+            # tau = scale·tan(πu/2), u = sigmoid(v), v ~ Logistic(0, 1): exactly half-Cauchy(scale)
+            # by the inverse-CDF construction, with logistic tails in v.
             u = pm.math.sigmoid(pm.Logistic("tau_logit", mu=0.0, s=1.0))
-            if family == "half_normal":
-                tau = pm.Deterministic("tau", scale * np.sqrt(2.0) * pt.erfinv(u))
-            else:
-                tau = pm.Deterministic("tau", scale * pt.tan(np.pi * u / 2.0))
+            tau = pm.Deterministic("tau", scale * pt.tan(np.pi * u / 2.0))
         elif family == "half_normal":
             tau = pm.HalfNormal("tau", sigma=scale)
         else:
