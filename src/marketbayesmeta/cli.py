@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -147,12 +149,11 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .api import compile_config, execute_plan
-    from .runtime.rundir import RunDirectory
 
+    # The plan is not written to <outputs.directory>/plan.json first: that is the previous run's
+    # plan.json, and overwriting it would break that run's manifest before the new run is complete
+    # (or for good, if the new run is interrupted or refused). The run directory gets plan.json.
     plan = compile_config(args.config)
-    # Refuse an unusable run directory before the plan is written (into outputs.directory).
-    RunDirectory(Path(args.out or plan.locations.output_directory)).preflight()
-    _write_compiled(plan, None, quiet=True)
     result = execute_plan(plan, args.out, allow_stale=False, quiet=args.quiet)
     _report_result(result)
     return result.exit_code
@@ -262,16 +263,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM. Not a KeyboardInterrupt: PyMC swallows KeyboardInterrupt while sampling and
+    carries on with truncated chains, which would let an interrupted run complete and look fine."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
 def _dispatch(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _interrupt)
     try:
         args = parser.parse_args(argv)
         return int(args.func(args))
     except MarketBayesMetaError as exc:
         _err(exc.render())
         return exc.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted) as exc:
         _err("interrupted: nothing was replaced; the previous run directory (if any) is untouched")
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
@@ -280,6 +298,9 @@ def _dispatch(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> in
         _err(f"internal error: {type(exc).__name__}: {exc}\n(set MARKETBAYESMETA_DEBUG=1 for a traceback "
              "and please report it)")
         return 4
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -264,8 +264,12 @@ def write_plan(plan: Plan, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = plan_to_text(plan, path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # e.g. the target is a directory: leave nothing behind
+        raise
     return path
 
 
@@ -276,6 +280,9 @@ def parse_plan(text: str | bytes, filename: str = "plan.json") -> Plan:
     except (ValueError, CanonicalJSONError, UnicodeDecodeError) as exc:
         raise PlanError(f"{filename}: not a readable plan (invalid JSON: {exc}); recompile it with "
                         "'marketbayesmeta compile CONFIG'") from None
+    except RecursionError:
+        raise PlanError(f"{filename}: not a readable plan (JSON nested too deeply); recompile it "
+                        "with 'marketbayesmeta compile CONFIG'") from None
     if not isinstance(data, dict):
         raise PlanError(f"{filename}: not a plan (expected a JSON object)")
     fmt = data.get("format")
@@ -289,7 +296,11 @@ def parse_plan(text: str | bytes, filename: str = "plan.json") -> Plan:
         loc = ".".join(str(p) for p in first["loc"])
         raise PlanError(f"{filename}: not a valid plan ({exc.error_count()} problem(s); first at "
                         f"'{loc}': {first['msg']}). Was it edited by hand? Recompile it.") from None
-    expected = plan.compute_hash()
+    try:
+        expected = plan.compute_hash()
+    except (UnicodeEncodeError, CanonicalJSONError) as exc:  # e.g. a lone surrogate "\ud800"
+        raise PlanError(f"{filename}: not a valid plan ({exc}). Was it edited by hand? "
+                        "Recompile it.") from None
     if plan.plan_hash != expected:
         raise PlanError(f"{filename}: the plan's content does not match its plan_hash (recorded "
                         f"{plan.plan_hash[:12] or '(none)'}…, content {expected[:12]}…): it was edited "

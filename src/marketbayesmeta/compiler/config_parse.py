@@ -13,7 +13,14 @@ from .config import Config
 
 
 class _StrictSafeLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors/aliases (no alias bombs) and duplicate keys."""
+    """SafeLoader that refuses anchors/aliases (no alias bombs) and duplicate keys, and reads
+    date-like scalars as text (no config key is a date; ``notes: 2024-02-30`` is just text)."""
+
+
+_StrictSafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _no_alias(self: _StrictSafeLoader, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - shape only
@@ -38,6 +45,11 @@ def _construct_mapping(self: _StrictSafeLoader, node: yaml.MappingNode, deep: bo
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
         key = self.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a list or mapping used as a key", key_node.start_mark) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -66,6 +78,12 @@ def parse_yaml(text: str, filename: str) -> Any:
         raise ConfigError(f"{filename}: YAML error: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{filename}: YAML nesting is too deep") from None
+    except Exception as exc:  # noqa: BLE001 - untrusted input: any parser failure is a config error
+        # PyYAML's constructors raise plain exceptions for some bad explicitly tagged values
+        # (``!!int x``, ``!!int`` alone, ``!!bool maybe``, ``!!timestamp 2024-99-99``, ``!!map [1]``).
+        raise ConfigError(f"{filename}: YAML error: a value could not be read ({type(exc).__name__}: "
+                          f"{exc}); only plain YAML (mappings, lists, strings, numbers, booleans) is "
+                          "accepted") from None
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -39,11 +39,15 @@ def format_cell(value: Any) -> str:
 
 
 def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """CSV with ``\n`` line endings. csv quotes only characters of the line terminator, so a row
+    with a bare CR inside a cell is written fully quoted to keep it one record."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    quote_all = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([format_cell(row.get(c)) for c in columns])
+        cells = [format_cell(row.get(c)) for c in columns]
+        (quote_all if any("\r" in c for c in cells) else writer).writerow(cells)
     return buf.getvalue()
 
 

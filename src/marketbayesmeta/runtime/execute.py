@@ -355,13 +355,15 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
     locked or unwritable output directory. Otherwise returns a :class:`RunResult` whatever the status.
     ``fail_fit`` forces one fit to fail (tests); ``on_staging`` is called with the staging directory.
     """
+    source = "the plan"
     if not isinstance(plan, Plan):
+        source = str(plan)
         plan = load_plan(plan)
     elif plan.plan_hash != plan.compute_hash():
         raise PlanError("the plan's content does not match its plan_hash: it was changed after compile")
     stale = stale_sources(plan)
     if stale and not allow_stale:
-        raise PlanError("the plan is stale: " + "; ".join(stale) + " changed since the plan was compiled. "
+        raise PlanError(f"{source} is stale: " + "; ".join(stale) + " changed since the plan was compiled. "
                         "Recompile it, or pass --allow-stale to run the frozen plan anyway (recorded).")
     if out_dir is None:
         if plan.locations is None:

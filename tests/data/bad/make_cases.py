@@ -334,6 +334,9 @@ case("compile_output_under_file", ["compile", "{case}/config.yaml", "-o", "{case
 case("compile_output_readonly_dir", ["compile", "{case}/config.yaml", "-o", "{case}/ro/plan.json"],
      ["ro/plan.json", "cannot write the plan"], files={"ro/README": "read-only directory\n"},
      readonly=["ro"], description="compile -o into a read-only directory (skipped as root)")
+case("compile_output_plan_json_is_directory", ["compile", "{case}/config.yaml", "-o", "{case}/odir"],
+     ["odir/plan.json", "cannot write the plan"], files={"odir/plan.json/README": "a directory\n"},
+     description="compile -o DIR where DIR/plan.json is a directory: no temporary file is left")
 case("compile_default_output_under_file", ["compile", "{case}/config.yaml"],
      ["afile", "cannot write the plan"], files={"afile": "a regular file\n"},
      config=replace("directory: out", "directory: afile/out"),

@@ -1,0 +1,32 @@
+"""Session fixture and terminal summary of the statistical suite (helpers: stat_support.py)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stat_support import RESULTS, FitCache  # noqa: E402
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+    if not RESULTS:
+        return
+    terminalreporter.section("statistical validation results")
+    for section, lines in RESULTS.items():
+        terminalreporter.write_line(f"[{section}]")
+        for line in lines:
+            terminalreporter.write_line("  " + line)
+
+
+@pytest.fixture(scope="session")
+def fits() -> FitCache:
+    warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
+    for name in ("pymc", "pytensor"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return FitCache()
