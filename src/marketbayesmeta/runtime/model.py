@@ -112,4 +112,10 @@ def sample_model(fm: FitModel, *, draws: int, tune: int, chains: int, seed: int,
         else:
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, step=fm.step(), random_seed=seed,
                               progressbar=progressbar, compute_convergence_checks=False, return_inferencedata=True)
+    got = (idata.posterior.sizes.get("chain", 0), idata.posterior.sizes.get("draw", 0))
+    if got != (chains, draws):
+        # PyMC catches KeyboardInterrupt mid-sampling and returns truncated chains; a run built on
+        # them would look complete. Re-raise instead.
+        raise KeyboardInterrupt(f"sampling was interrupted ({got[0]} chains × {got[1]} draws of "
+                                f"{chains} × {draws})")
     return idata
