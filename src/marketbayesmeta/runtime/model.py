@@ -62,6 +62,8 @@ def build_model(y: np.ndarray, se: np.ndarray, *, mu_mean: float, mu_sd: float, 
     broken model, only for tests that show the exact cross-check catches it)."""
     if parameterisation not in PARAMETERISATIONS:
         raise ValueError(f"unknown parameterisation {parameterisation!r}")
+    if likelihood_variance not in ("tau2_plus_se2", "tau2"):
+        raise ValueError(f"unknown likelihood_variance {likelihood_variance!r}")
     with pm.Model() as model:
         y_d = pm.Data("y", np.asarray(y, float))
         se_d = pm.Data("se", np.asarray(se, float))
