@@ -51,6 +51,14 @@ def _opt(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+def _transform_parameters(method: str, rec: dict) -> dict[str, float | str]:
+    if method == "ci_width":
+        return {"ci_level": float(rec["ci_level"])}
+    if method == "scenario":
+        return {"scenario": rec["uncertainty_scenario"]}
+    return {}
+
+
 def _reason_messages(frame: pd.DataFrame, prep: pd.DataFrame, reason: pd.Series, config: Config,
                      dup_of: dict[int, str]) -> list[str]:
     a = config.analysis
@@ -102,7 +110,6 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
     records = tracker.to_dict("records")
     prep_records = prep.to_dict("records")
     for rec, p, code, dec, msg in zip(records, prep_records, reason, decision, messages, strict=True):
-        pooled = dec != "excluded"
         rows.append({
             "row": int(rec["row"]), "study_id": rec["study_id"],
             "evidence_type": rec["evidence_type"], "metric": rec["metric"], "unit": rec["unit"],
@@ -114,10 +121,8 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
             **{k: str(rec.get(k, "") or "") for k in ROW_TEXT},
             "decision": dec, "reason": code, "reason_message": msg,
             "transform": {"name": p["transform"], "formula": p["transform_formula"],
-                          "uncertainty_method": p["uncertainty_method"] if pooled or p["transform"] != "none" else "none",
-                          "parameters": ({"ci_level": float(rec["ci_level"])} if p["uncertainty_method"] == "ci_width"
-                                         else {"scenario": rec["uncertainty_scenario"]} if p["uncertainty_method"] == "scenario"
-                                         else {})},
+                          "uncertainty_method": p["uncertainty_method"],
+                          "parameters": _transform_parameters(p["uncertainty_method"], rec)},
             "model_estimate": _opt(p["model_estimate"]), "model_se": _opt(p["model_se"]),
             "uncertainty_source": p["uncertainty_source"],
         })
