@@ -87,10 +87,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return _parallel(args.configs, args.jobs, _CompileOne(args.output, args.quiet))
 
 
-def _execute_one(plan_path: str, out: str | None, allow_stale: bool, quiet: bool) -> int:
+def _execute_one(plan_path: str, out: str | None, allow_stale: bool, quiet: bool,
+                 fit_jobs: int | None = None) -> int:
     from .api import execute_plan
 
-    result = execute_plan(plan_path, out, allow_stale=allow_stale, quiet=quiet)
+    result = execute_plan(plan_path, out, allow_stale=allow_stale, quiet=quiet, fit_jobs=fit_jobs)
     _report_result(result)
     return result.exit_code
 
@@ -134,17 +135,18 @@ def _worker(arg: tuple[Callable[[str], int], str]) -> int:
 
 
 class _ExecuteOne:
-    def __init__(self, out: str | None, allow_stale: bool, quiet: bool):
-        self.out, self.allow_stale, self.quiet = out, allow_stale, quiet
+    def __init__(self, out: str | None, allow_stale: bool, quiet: bool, fit_jobs: int | None):
+        self.out, self.allow_stale, self.quiet, self.fit_jobs = out, allow_stale, quiet, fit_jobs
 
     def __call__(self, plan: str) -> int:
-        return _execute_one(plan, self.out, self.allow_stale, self.quiet)
+        return _execute_one(plan, self.out, self.allow_stale, self.quiet, self.fit_jobs)
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
     if args.out and len(args.plans) > 1:
         raise InputError("--out takes one plan; with several, each runs into its own output directory")
-    return _parallel(args.plans, args.jobs, _ExecuteOne(args.out, args.allow_stale, args.quiet))
+    return _parallel(args.plans, args.jobs, _ExecuteOne(args.out, args.allow_stale, args.quiet,
+                                                        1 if args.jobs > 1 else args.fit_jobs))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -154,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # plan.json, and overwriting it would break that run's manifest before the new run is complete
     # (or for good, if the new run is interrupted or refused). The run directory gets plan.json.
     plan = compile_config(args.config)
-    result = execute_plan(plan, args.out, allow_stale=False, quiet=args.quiet)
+    result = execute_plan(plan, args.out, allow_stale=False, quiet=args.quiet, fit_jobs=args.fit_jobs)
     _report_result(result)
     return result.exit_code
 
@@ -227,12 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="run directory (default: the plan's outputs.directory)")
     s.add_argument("--allow-stale", action="store_true", help="run even if the config or tracker changed "
                    "since compile (recorded in run_status.json; never reportable)")
-    s.add_argument("--jobs", type=int, default=1, help="plans to execute at once")
+    s.add_argument("--jobs", type=int, default=1, help="plans to execute at once (each then samples its fits "
+                   "in one process)")
+    s.add_argument("--fit-jobs", type=int, default=None, metavar="N",
+                   help="worker processes for the fits of one plan (default: one per core, at most 4; "
+                        "results do not depend on it)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=cmd_execute)
 
     s = sub.add_parser("run", help="compile and execute one config")
     s.add_argument("config")
+    s.add_argument("--fit-jobs", type=int, default=None, metavar="N",
+                   help="worker processes for the fits of one plan (default: one per core, at most 4; "
+                        "results do not depend on it)")
     s.add_argument("--out", help="run directory (default: outputs.directory)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=cmd_run)

@@ -7,13 +7,11 @@ family; every fit is cross-checked against the exact posterior.
 from __future__ import annotations
 
 import hashlib
-import logging
 import platform
 import sys
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,35 +21,15 @@ import numpy as np
 
 from ..canonical import pretty_dumps
 from ..errors import PlanError
-from ..plan import Fit, Plan, load_plan, write_plan
+from ..plan import Plan, load_plan, write_plan
 from . import tables
 from .csvio import write_csv
+from .fits import FitResult, default_fit_jobs, sample_fits
 from .rundir import RunDirectory
 from .status import StatusBook
 
 VERSIONED = ("python", "marketbayesmeta", "pymc", "pytensor", "arviz", "numpy", "scipy", "pandas", "xarray",
              "h5netcdf", "nutpie")
-
-
-@dataclass
-class FitResult:
-    fit: Fit
-    ids: list[str]
-    y: np.ndarray
-    se: np.ndarray
-    idata: Any = None
-    draws: Any = None
-    diagnostics: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.draws is not None
-
-    @property
-    def passes(self) -> bool:
-        return self.ok and all(r["pass"] for r in self.diagnostics)
 
 
 @dataclass
@@ -111,57 +89,6 @@ class _Progress:
     def say(self, text: str) -> None:
         if not self.quiet:
             print(text, file=sys.stderr, flush=True)
-
-
-def _sample_fits(plan: Plan, progress: _Progress, *, fail_fit: str | None,
-                 progressbar: bool) -> list[FitResult]:
-    """Sample every fit, reusing one compiled model (and NUTS step) per tau family."""
-    from .diagnostics import exact_checks, sampler_checks
-    from .exact import exact_posterior
-    from .model import build_model, sample_model
-    from .posterior import derive
-
-    warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
-    logging.getLogger("pymc").setLevel(logging.ERROR)
-    logging.getLogger("pytensor").setLevel(logging.ERROR)
-    models: dict[str, Any] = {}
-    results = []
-    s = plan.sampler
-    for i, fit in enumerate(plan.fits, start=1):
-        ids, y, se = plan.fit_data(fit)
-        res = FitResult(fit=fit, ids=ids, y=np.asarray(y, float), se=np.asarray(se, float))
-        t0 = time.perf_counter()
-        try:
-            if fail_fit is not None and fit.name == fail_fit:
-                raise RuntimeError("forced sampling failure (test hook)")
-            p = fit.priors
-            fm = models.get(p.tau_family)
-            if fm is None:
-                fm = models[p.tau_family] = build_model(res.y, res.se, mu_mean=p.mu_mean, mu_sd=p.mu_sd,
-                                                        tau_scale=p.tau_scale, family=p.tau_family,
-                                                        target_accept=s.target_accept)
-            fm.set_inputs(res.y, res.se, p.mu_mean, p.mu_sd, p.tau_scale)
-            res.idata = sample_model(fm, draws=s.draws, tune=s.tune, chains=s.chains, seed=fit.seed,
-                                     progressbar=progressbar, nuts_sampler=s.nuts_sampler)
-            mu = res.idata.posterior["mu"].values
-            tau = res.idata.posterior["tau"].values
-            res.draws = derive(mu, tau, res.y, res.se, fit.seed)
-            exact = exact_posterior(res.y, res.se, mu_mean=p.mu_mean, mu_sd=p.mu_sd, tau_scale=p.tau_scale,
-                                    tau_family=p.tau_family, interval=plan.reporting_interval)
-            res.diagnostics = sampler_checks(fit.name, res.idata, plan.thresholds) + \
-                exact_checks(fit.name, res.idata, exact, plan.thresholds)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a failed fit is recorded, the run goes on to report it
-            res.error = f"{type(exc).__name__}: {exc}"
-        res.seconds = time.perf_counter() - t0
-        note = "" if res.ok else f" (failed: {res.error})"
-        if res.ok and not res.passes:
-            bad = sorted({f"{r['parameter']} {r['check']}" for r in res.diagnostics if not r["pass"]})
-            note = f" (diagnostics failed: {', '.join(bad)})"
-        progress.fit(i, fit.name, res.seconds, note)
-        results.append(res)
-    return results
 
 
 def _posterior_netcdf(res: FitResult, plan: Plan, path: Path) -> None:
@@ -347,13 +274,16 @@ def _write_results(plan: Plan, results: list[FitResult], book: StatusBook, stagi
 
 
 def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, allow_stale: bool = False,
-                 quiet: bool = False, report: bool = True, fail_fit: str | None = None,
+                 quiet: bool = False, report: bool = True, fit_jobs: int | None = None,
+                 fail_fit: str | None = None,
                  on_staging: Callable[[Path], None] | None = None) -> RunResult:
     """Run ``plan`` (a Plan or a plan.json path) into ``out_dir`` (default: the plan's output directory).
 
     Raises :class:`~marketbayesmeta.errors.InputError` (exit 2) for an edited or stale plan, a
     locked or unwritable output directory. Otherwise returns a :class:`RunResult` whatever the status.
-    ``fail_fit`` forces one fit to fail (tests); ``on_staging`` is called with the staging directory.
+    ``fit_jobs`` worker processes sample the grid (default: one per core, at most 4; the draws do
+    not depend on it). ``fail_fit`` forces one fit to fail (tests); ``on_staging`` is called with
+    the staging directory.
     """
     source = "the plan"
     if not isinstance(plan, Plan):
@@ -388,8 +318,10 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
         if book.status != "blocked":
             progress.say(f"sampling {len(plan.fits)} fit(s) of {plan.project_name} "
                          f"({plan.sampler.chains} chains × {plan.sampler.draws} draws)")
-            results = _sample_fits(plan, progress, fail_fit=fail_fit,
-                                   progressbar=not quiet and sys.stderr.isatty())
+            jobs = default_fit_jobs(plan) if fit_jobs is None else max(1, fit_jobs)
+            results = sample_fits(plan, lambda i, r: progress.fit(i, r.fit.name, r.seconds, r.note()),
+                                  jobs=jobs, fail_fit=fail_fit, close_fds=rd.held_fds(),
+                                  progressbar=not quiet and jobs == 1 and sys.stderr.isatty())
             try:
                 headline = _write_results(plan, results, book, staging)
             except Exception as exc:  # noqa: BLE001 - recorded as a failed run, artefacts so far kept

@@ -83,6 +83,10 @@ class RunDirectory:
         self._lock_fd = fd
         self._recover()
 
+    def held_fds(self) -> tuple[int, ...]:
+        """File descriptors a forked worker must close (the lock belongs to this process)."""
+        return () if self._lock_fd is None else (self._lock_fd,)
+
     def release(self) -> None:
         if self._lock_fd is not None:
             try:
