@@ -320,7 +320,7 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
                          f"({plan.sampler.chains} chains × {plan.sampler.draws} draws)")
             jobs = default_fit_jobs(plan) if fit_jobs is None else max(1, fit_jobs)
             results = sample_fits(plan, lambda i, r: progress.fit(i, r.fit.name, r.seconds, r.note()),
-                                  jobs=jobs, fail_fit=fail_fit, close_fds=rd.held_fds(),
+                                  jobs=jobs, fail_fit=fail_fit, close_fds=rd.held_fds(), say=progress.say,
                                   progressbar=not quiet and jobs == 1 and sys.stderr.isatty())
             try:
                 headline = _write_results(plan, results, book, staging)

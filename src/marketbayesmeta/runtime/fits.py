@@ -154,13 +154,16 @@ def default_fit_jobs(plan: Plan) -> int:
 
 
 def sample_fits(plan: Plan, report: Callable[[int, FitResult], None], *, jobs: int = 1,
-                fail_fit: str | None = None, progressbar: bool = False,
-                close_fds: tuple[int, ...] = ()) -> list[FitResult]:
+                fail_fit: str | None = None, progressbar: bool = False, close_fds: tuple[int, ...] = (),
+                say: Callable[[str], None] = lambda text: None) -> list[FitResult]:
     """Run every fit of ``plan`` (``jobs`` at a time); ``report(i, result)`` is called as each ends.
 
     Results come back in plan order whatever the order of completion."""
+    t0 = time.perf_counter()
     _quiet_libraries()
     models = build_models(plan)
+    say(f"model built ({', '.join(models)}) … {time.perf_counter() - t0:.1f} s; sampling {len(plan.fits)} fit(s) "
+        f"in {min(max(jobs, 1), len(plan.fits))} process(es)")
     n = len(plan.fits)
     results: list[FitResult | None] = [None] * n
     if jobs <= 1 or n <= 1 or plan.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
