@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -241,17 +242,18 @@ class RunData:
         return why
 
     def posterior(self) -> Any:
-        """The main fit's InferenceData from posterior.nc (MissingInput if absent)."""
+        """The main fit's posterior group from posterior.nc, as ``.posterior`` (MissingInput if absent)."""
         if self._posterior is None:
             path = self.run_dir / "posterior.nc"
             if not path.is_file():
                 raise MissingInput(self.missing_reason("posterior.nc"))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                import arviz as az
+                import xarray as xr  # lighter than arviz: the kernel only needs the posterior group
 
                 try:
-                    self._posterior = az.from_netcdf(str(path))
+                    with xr.open_dataset(path, group="posterior", engine="h5netcdf") as ds:
+                        self._posterior = SimpleNamespace(posterior=ds.load())
                 except Exception as exc:  # unreadable file: a note, not a crash
                     raise MissingInput(f"posterior.nc could not be read ({type(exc).__name__}: {exc})") from None
         return self._posterior
@@ -1042,18 +1044,33 @@ def plot_prior_posterior(run: RunData) -> Any:
     return fig
 
 
+def _chains(run: RunData, name: str) -> Any:
+    """(chain, draw) array of ``name`` from the main fit's posterior."""
+    import numpy as np
+
+    post = run.posterior().posterior
+    if name not in post:
+        raise MissingInput(f"posterior.nc has no {name}")
+    return np.asarray(post[name].transpose("chain", "draw").values, dtype=float)
+
+
 def plot_trace(run: RunData) -> Any:
     """Per-chain posterior densities and traces of mu and tau."""
     import numpy as np
 
-    idata = run.posterior()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import arviz as az
-
-        _plt()
-        axes = az.plot_trace(idata, var_names=["mu", "tau"], figsize=(10, 5))
-    fig = np.asarray(axes).ravel()[0].figure
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 5), gridspec_kw={"width_ratios": [1, 2]})
+    for row, name in enumerate(("mu", "tau")):
+        x = _chains(run, name)
+        lo, hi = np.quantile(x, [0.001, 0.999])
+        bins = np.linspace(lo, hi, 60)
+        for c in range(x.shape[0]):
+            axes[row, 0].hist(x[c], bins=bins, histtype="step", density=True, lw=1.2, label=f"chain {c}")
+            axes[row, 1].plot(x[c], lw=0.4, alpha=0.8)
+        axes[row, 0].set_title(name)
+        axes[row, 1].set_title(f"{name} trace")
+        axes[row, 1].set_xlabel("draw")
+    axes[0, 0].legend(fontsize=7)
     fig.suptitle("Per-chain densities (left) and traces (right)")
     fig.tight_layout()
     return fig
@@ -1063,14 +1080,21 @@ def plot_rank(run: RunData) -> Any:
     """Rank plots of mu and tau: roughly uniform bars in every chain indicate good mixing."""
     import numpy as np
 
-    idata = run.posterior()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import arviz as az
-
-        plt = _plt()
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-        az.plot_rank(idata, var_names=["mu", "tau"], ax=np.asarray(axes))
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, name in zip(axes, ("mu", "tau"), strict=True):
+        x = _chains(run, name)
+        n_chain, n_draw = x.shape
+        ranks = x.ravel().argsort(kind="stable").argsort(kind="stable").reshape(x.shape)
+        bins = np.linspace(0, x.size, 21)
+        for c in range(n_chain):
+            counts, _ = np.histogram(ranks[c], bins=bins)
+            ax.bar(bins[:-1], counts / n_draw * len(counts) * 0.8, width=bins[1] - bins[0], bottom=c,
+                   align="edge", alpha=0.8)
+            ax.axhline(c + 0.8, color="k", ls="--", lw=0.6)
+        ax.set_yticks(np.arange(n_chain) + 0.4, [f"chain {c}" for c in range(n_chain)])
+        ax.set_xlabel("rank of draw (all chains pooled)")
+        ax.set_title(name)
     fig.suptitle("Rank plots per chain (roughly uniform bars: chains agree)")
     fig.tight_layout()
     return fig
