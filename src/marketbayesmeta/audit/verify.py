@@ -205,18 +205,23 @@ def _scan_zip(path: Path) -> _Scan:
                 if info.flag_bits & 0x1:
                     raise InputError(f"{path}: member {raw!r} is encrypted; cannot verify it")
                 with zf.open(info) as fh:
-                    if _keep_wanted(name, info.file_size):
-                        data = fh.read()
-                        scan.kept[name] = data
-                        scan.files[name] = (sha256_hex(data), len(data))
-                    else:
-                        scan.files[name] = hash_stream(fh)
+                    _hash_member(scan, name, info.file_size, fh)
     except InputError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
             NotImplementedError, RuntimeError, ValueError) as exc:
         raise InputError(f"{path}: not a readable zip archive ({exc})") from None
     return scan
+
+
+def _hash_member(scan: _Scan, name: str, size: int, fh: Any) -> None:
+    """Hash one archive member from its stream; keep the bytes of the few files verify reads."""
+    if _keep_wanted(name, size):
+        data = fh.read()
+        scan.kept[name] = data
+        scan.files[name] = (sha256_hex(data), len(data))
+    else:
+        scan.files[name] = hash_stream(fh)
 
 
 def _scan_tar(path: Path) -> _Scan:
@@ -244,12 +249,7 @@ def _scan_tar(path: Path) -> _Scan:
                 if fh is None:  # pragma: no cover - regular members always have data
                     raise InputError(f"{path}: member {raw!r} has no data")
                 with fh:
-                    if _keep_wanted(name, member.size):
-                        data = fh.read()
-                        scan.kept[name] = data
-                        scan.files[name] = (sha256_hex(data), len(data))
-                    else:
-                        scan.files[name] = hash_stream(fh)
+                    _hash_member(scan, name, member.size, fh)
     except InputError:
         raise
     except (tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as exc:
