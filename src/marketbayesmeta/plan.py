@@ -9,17 +9,26 @@ tree gives a byte-identical plan.json.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .canonical import CanonicalJSONError, canonical_hash, pretty_dumps, strict_loads
+from .canonical import (
+    CanonicalJSONError,
+    StreamedArray,
+    canonical_bytes,
+    canonical_hash,
+    iter_pretty,
+    pretty_dumps,
+    strict_loads,
+)
 from .errors import PlanError
 
 PLAN_FORMAT = "marketbayesmeta.plan/1"
 UNHASHED_FIELDS = frozenset({"plan_hash", "locations"})
+_ROW_BATCH = 1_000  # rows dumped at a time when a plan is hashed or written
 
 Decision = Literal["included", "excluded", "scenario"]
 Readiness = Literal["ready", "directional", "not_recommended"]
@@ -193,7 +202,19 @@ class Plan(_Frozen):
         return self.model_dump(mode="json", exclude=set(UNHASHED_FIELDS))
 
     def compute_hash(self) -> str:
-        return canonical_hash(self.content())
+        """sha256 of the canonical JSON of :meth:`content`, streamed (rows dumped in batches)."""
+        try:
+            return canonical_hash(self._document(exclude=UNHASHED_FIELDS))
+        except UnicodeEncodeError:
+            canonical_bytes(self.content())  # raises again, positioned in the whole text
+            raise
+
+    def _document(self, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """``model_dump(mode="json", exclude=exclude)`` with ``rows`` as a :class:`StreamedArray`,
+        so that a plan of many rows is hashed or written without dumping them all at once."""
+        dumped = self.model_dump(mode="json", exclude=set(exclude) | {"rows"})
+        return {name: _rows_stream(self.rows) if name == "rows" else dumped[name]
+                for name in type(self).model_fields if name not in exclude}
 
     def with_hash(self) -> Plan:
         return self.model_copy(update={"plan_hash": self.compute_hash()})
@@ -228,6 +249,15 @@ class Plan(_Frozen):
         return any(d.kind == "blocking" for d in self.duplicates)
 
 
+def _rows_stream(rows: list[Row]) -> StreamedArray:
+    """``rows`` as JSON, :data:`_ROW_BATCH` at a time (their dicts are ``dict[str, ...]``)."""
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        for start in range(0, len(rows), _ROW_BATCH):
+            yield [r.model_dump(mode="json") for r in rows[start:start + _ROW_BATCH]]
+
+    return StreamedArray(batches, string_keys=True)
+
+
 # -- reading and writing ---------------------------------------------------------------------------
 
 def _relative(target: str, base_dir: Path) -> str:
@@ -255,17 +285,18 @@ def plan_to_text(plan: Plan, plan_dir: str | Path | None = None) -> str:
     """
     if plan_dir is not None:
         plan = _rebase(plan, _relative, Path(plan_dir))
-    return pretty_dumps(plan.model_dump(mode="json"))
+    return pretty_dumps(plan._document())
 
 
 def write_plan(plan: Plan, path: str | Path) -> Path:
     """Write ``plan`` to ``path`` atomically (locations stored relative to its directory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = plan_to_text(plan, path.parent)
+    document = _rebase(plan, _relative, path.parent)._document()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as f:  # the text of plan_to_text, written as it is made
+            f.writelines(iter_pretty(document))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # e.g. the target is a directory: leave nothing behind

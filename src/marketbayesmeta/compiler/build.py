@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
+import string
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -13,26 +17,31 @@ from ..plan import (
     Plan,
     PriorSet,
     ReadinessVerdict,
+    Row,
     Sampler,
     SensitivityPlan,
     Source,
     Thresholds,
 )
 from .config import Config
-from .duplicates import find_duplicates
+from .duplicates import Duplicate, find_duplicates
 from .grid import build_fits, resolve_priors, resolve_scenarios
 from .prepare import (
     REASONS,
     TRIANGULATE_ONLY_EVIDENCE,
     TRIANGULATE_ONLY_METRICS,
     comparable_mask,
-    is_triangulate_only,
     model_scale_effects,
 )
 from .readiness import readiness_verdict
 
 ROW_TEXT = ["study_name", "brand", "market", "channel", "population", "window_start", "window_end",
             "design", "source", "notes"]
+# reason code -> the fields its REASONS template uses
+TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
+    code: tuple(dict.fromkeys(field for _, field, _, _ in string.Formatter().parse(text) if field))
+    for code, text in REASONS.items()
+}
 
 
 def _materiality(config: Config) -> Materiality:
@@ -51,34 +60,153 @@ def _opt(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def _transform_parameters(method: str, rec: dict) -> dict[str, float | str]:
+def _transform_parameters(method: str, ci_level: float, scenario: str) -> dict[str, float | str]:
     if method == "ci_width":
-        return {"ci_level": float(rec["ci_level"])}
+        return {"ci_level": float(ci_level)}
     if method == "scenario":
-        return {"scenario": rec["uncertainty_scenario"]}
+        return {"scenario": scenario}
     return {}
+
+
+def _shared_values(column: pd.Series) -> list:
+    """A column of strings as a list, equal values sharing one ``str`` object.
+
+    A large tracker has few distinct units, brands or windows: one string per distinct value,
+    rather than one per row, keeps the plan's rows small.
+    """
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    distinct = np.empty(len(uniques), dtype=object)
+    distinct[:] = uniques.tolist()
+    return distinct[codes].tolist()
+
+
+def _text_values(frame: pd.DataFrame, name: str) -> list[str]:
+    """A free-text column as strings ("" when blank or absent)."""
+    if name not in frame.columns:
+        return [""] * len(frame)
+    return [str(v or "") for v in _shared_values(frame[name])]
+
+
+def _message_fields(frame: pd.DataFrame, prep: pd.DataFrame, config: Config,
+                    dup_of: dict[int, str]) -> dict[str, Callable[[int], object]]:
+    """For each field of the REASONS templates, its value for the row at a given position."""
+    a = config.analysis
+    labels = frame.index.tolist()
+    evidence, metric = _shared_values(frame["evidence_type"]), _shared_values(frame["metric"])
+    scenario, unit = _shared_values(frame["uncertainty_scenario"]), _shared_values(frame["unit"])
+    source, model_se = _shared_values(prep["uncertainty_source"]), prep["model_se"].tolist()
+    cfg_evidence = ", ".join(a.evidence_types)
+
+    def why(i: int) -> str:
+        parts = []
+        if evidence[i] in TRIANGULATE_ONLY_EVIDENCE:
+            parts.append(f"evidence type {evidence[i]}")
+        if metric[i] in TRIANGULATE_ONLY_METRICS:
+            parts.append(f"metric {metric[i]}")
+        return "; ".join(parts)
+
+    return {
+        "uncertainty_source": lambda i: source[i].replace("_", " "),
+        "uncertainty_scenario": scenario.__getitem__, "model_se": model_se.__getitem__,
+        "metric": metric.__getitem__, "cfg_metric": lambda i: a.metric,
+        "evidence_type": evidence.__getitem__, "cfg_evidence": lambda i: cfg_evidence,
+        "why": why, "unit": unit.__getitem__, "cfg_scale": lambda i: a.scale,
+        "dup_of": lambda i: dup_of.get(labels[i], ""),
+    }
+
+
+def _memo_key(code: str, values: tuple) -> tuple:
+    """Cache key of a message: floats by ``repr`` (0.0 and -0.0 are equal but print differently)."""
+    return (code, *(repr(v) if isinstance(v, float) else v for v in values))
 
 
 def _reason_messages(frame: pd.DataFrame, prep: pd.DataFrame, reason: pd.Series, config: Config,
                      dup_of: dict[int, str]) -> list[str]:
-    a = config.analysis
-    tri = is_triangulate_only(frame["evidence_type"], frame["metric"])
-    msgs = []
-    for i in frame.index:
-        code = reason.at[i]
-        why = []
-        if tri.at[i]:
-            if frame.at[i, "evidence_type"] in TRIANGULATE_ONLY_EVIDENCE:
-                why.append(f"evidence type {frame.at[i, 'evidence_type']}")
-            if frame.at[i, "metric"] in TRIANGULATE_ONLY_METRICS:
-                why.append(f"metric {frame.at[i, 'metric']}")
-        msgs.append(REASONS[code].format(
-            uncertainty_source=prep.at[i, "uncertainty_source"].replace("_", " "),
-            uncertainty_scenario=frame.at[i, "uncertainty_scenario"],
-            model_se=prep.at[i, "model_se"], metric=frame.at[i, "metric"], cfg_metric=a.metric,
-            evidence_type=frame.at[i, "evidence_type"], cfg_evidence=", ".join(a.evidence_types),
-            why="; ".join(why), unit=frame.at[i, "unit"], cfg_scale=a.scale, dup_of=dup_of.get(i, "")))
-    return msgs
+    """Every row's reason message: the REASONS template of its code, filled from the row and config.
+
+    Rows whose code and filled-in values agree (most rows) share one message, formatted once.
+    """
+    value_of = _message_fields(frame, prep, config, dup_of)
+    messages: list[str] = []
+    formatted: dict[tuple, str] = {}
+    for i, code in enumerate(reason.tolist()):
+        names = TEMPLATE_FIELDS[code]
+        values = tuple(value_of[name](i) for name in names)
+        key = _memo_key(code, values)
+        text = formatted.get(key)
+        if text is None:
+            text = formatted[key] = REASONS[code].format(**dict(zip(names, values, strict=True)))
+        messages.append(text)
+    return messages
+
+
+def _row_dicts(frame: pd.DataFrame, prep: pd.DataFrame, reasons: list[str], decisions: list[str],
+               messages: list[str]) -> Iterator[dict]:
+    """The fields of every row's :class:`Row`, one dict at a time (each column is read once)."""
+    scenario = _shared_values(frame["uncertainty_scenario"])
+    columns: dict[str, list] = {
+        "row": [int(v) for v in frame["row"].tolist()],
+        "study_id": _shared_values(frame["study_id"]),
+        "evidence_type": _shared_values(frame["evidence_type"]),
+        "metric": _shared_values(frame["metric"]),
+        "unit": _shared_values(frame["unit"]),
+        "source_estimate": [float(v) for v in frame["estimate"].tolist()],
+        **{name: [_opt(v) for v in frame[column].tolist()] for name, column in
+           [("source_se", "standard_error"), ("ci_lower", "ci_lower"), ("ci_upper", "ci_upper"),
+            ("ci_level", "ci_level")]},
+        "uncertainty_scenario": [v or None for v in scenario],
+        "analysis_ready": [bool(v) for v in frame["analysis_ready"].tolist()],
+        **{name: _text_values(frame, name) for name in ROW_TEXT},
+        "decision": decisions, "reason": reasons, "reason_message": messages,
+        "model_estimate": [_opt(v) for v in prep["model_estimate"].tolist()],
+        "model_se": [_opt(v) for v in prep["model_se"].tolist()],
+        "uncertainty_source": _shared_values(prep["uncertainty_source"]),
+    }
+    transforms = zip(_shared_values(prep["transform"]), _shared_values(prep["transform_formula"]),
+                     _shared_values(prep["uncertainty_method"]), frame["ci_level"].tolist(), scenario,
+                     strict=True)
+    names = list(columns)
+    for values, (name, formula, method, ci_level, level) in zip(zip(*columns.values(), strict=True),
+                                                                transforms, strict=True):
+        fields = dict(zip(names, values, strict=True))
+        fields["transform"] = {"name": name, "formula": formula, "uncertainty_method": method,
+                               "parameters": _transform_parameters(method, ci_level, level)}
+        yield fields
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (if it runs) while many objects are made.
+
+    Making 100,000 row models otherwise triggers collections that rescan every model made so far
+    (a quarter of the compile time); paused, they are scanned once, later. The objects made here
+    form no reference cycles, so nothing is left uncollected meanwhile.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _rows(frame: pd.DataFrame, prep: pd.DataFrame, reasons: list[str], decisions: list[str],
+          messages: list[str]) -> list[Row]:
+    """One validated :class:`Row` per tracker row. Each row's dict is dropped as soon as its model
+    exists: holding all the dicts as well would double the memory of a large plan."""
+    with _gc_paused():
+        return [Row.model_validate(d) for d in _row_dicts(frame, prep, reasons, decisions, messages)]
+
+
+def _duplicate_groups(dups: list[Duplicate], frame: pd.DataFrame, rows: list[Row]) -> list[DuplicateGroup]:
+    """The plan's duplicate groups, their members' ids and row numbers read from ``rows``."""
+    groups = []
+    for d in dups:
+        members = [rows[p] for p in frame.index.get_indexer(d.index)]
+        groups.append(DuplicateGroup(kind=d.kind, study_ids=[r.study_id for r in members],
+                                     rows=[r.row for r in members], message=d.message))
+    return groups
 
 
 def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, Source],
@@ -105,30 +233,11 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
     reason = reason.mask(reason == "", np.where(is_scenario, "scenario", "included"))
     decision = reason.map(lambda c: c if c in ("included", "scenario") else "excluded")
     messages = _reason_messages(tracker, prep, reason, config, dup_of)
+    rows = _rows(tracker, prep, reason.tolist(), decision.tolist(), messages)
+    del messages
 
-    rows = []
-    records = tracker.to_dict("records")
-    prep_records = prep.to_dict("records")
-    for rec, p, code, dec, msg in zip(records, prep_records, reason, decision, messages, strict=True):
-        rows.append({
-            "row": int(rec["row"]), "study_id": rec["study_id"],
-            "evidence_type": rec["evidence_type"], "metric": rec["metric"], "unit": rec["unit"],
-            "source_estimate": float(rec["estimate"]), "source_se": _opt(rec["standard_error"]),
-            "ci_lower": _opt(rec["ci_lower"]), "ci_upper": _opt(rec["ci_upper"]),
-            "ci_level": _opt(rec["ci_level"]),
-            "uncertainty_scenario": rec["uncertainty_scenario"] or None,
-            "analysis_ready": bool(rec["analysis_ready"]),
-            **{k: str(rec.get(k, "") or "") for k in ROW_TEXT},
-            "decision": dec, "reason": code, "reason_message": msg,
-            "transform": {"name": p["transform"], "formula": p["transform_formula"],
-                          "uncertainty_method": p["uncertainty_method"],
-                          "parameters": _transform_parameters(p["uncertainty_method"], rec)},
-            "model_estimate": _opt(p["model_estimate"]), "model_se": _opt(p["model_se"]),
-            "uncertainty_source": p["uncertainty_source"],
-        })
-
-    pooled_ids = [r["study_id"] for r in rows if r["decision"] != "excluded"]
-    n_scenario = sum(r["decision"] == "scenario" for r in rows)
+    pooled_ids = [r.study_id for r in rows if r.decision != "excluded"]
+    n_scenario = sum(r.decision == "scenario" for r in rows)
     n_blocking = sum(d.kind == "blocking" for d in dups)
     r = config.readiness
     verdict, why = readiness_verdict(len(pooled_ids), n_scenario, min_directional=r.min_rows_directional,
@@ -149,9 +258,7 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
         "triangulate_only_justification": a.triangulate_only_justification,
         "sources": sources,
         "rows": rows,
-        "duplicates": [DuplicateGroup(kind=x.kind, study_ids=list(tracker.loc[x.index, "study_id"]),
-                                      rows=[int(v) for v in tracker.loc[x.index, "row"]], message=x.message)
-                       for x in dups],
+        "duplicates": _duplicate_groups(dups, tracker, rows),
         "readiness": ReadinessVerdict(pool=pool, eligible=eligible, included=len(pooled_ids) - n_scenario,
                                       scenario=n_scenario, readiness=verdict, why=why,
                                       min_rows_directional=r.min_rows_directional,
