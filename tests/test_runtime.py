@@ -192,14 +192,20 @@ def test_diagnostic_failure_blocks_or_warns(tmp_path: Path) -> None:
     assert "diagnostics_warning" in {x["code"] for x in r.reasons}
 
 
-def test_ready_clean_run_is_reportable(tmp_path: Path) -> None:
-    cfg = _small(tmp_path, sensitivity={"prior": True}, sampler={"draws": 500, "tune": 500})
-    r = execute_plan(compile_config(cfg), quiet=True, report=False)
-    codes = {x["code"] for x in r.reasons}
-    assert r.exit_code == 0
-    blockers = codes & {"readiness_directional", "scenario_uncertainty", "material_prior_dependence",
-                        "diagnostics_warning", "diagnostics_failed"}
-    assert r.reportable == (not blockers)
+def test_ready_consistent_evidence_is_reportable_and_scenario_rows_are_not(tmp_path: Path) -> None:
+    """Eight consistent, precise geo tests with a matching tau prior: every SPEC §7 condition holds.
+    Adding one scenario-uncertainty row (and nothing else) must make the same analysis not reportable."""
+    rows = [row(f"s{i}", est, se=1.0, market=f"m{i}")
+            for i, est in enumerate([3.1, 2.4, 4.0, 2.9, 3.6, 2.2, 3.3, 2.7])]
+    settings = {"sensitivity": {"prior": True}, "sampler": {"draws": 1000, "tune": 1000, "chains": 4},
+                "diagnostics": {"min_ess_bulk": 400, "min_ess_tail": 400}, "priors": {"tau_scale": 0.05}}
+    r = execute_plan(compile_config(_small(tmp_path / "ready", rows, **settings)), quiet=True, report=False)
+    assert r.exit_code == 0 and r.reportable is True, r.reasons
+    scenario = row("sc", 0.03, unit="log_relative", se=None, uncertainty_scenario="low", market="sc")
+    r = execute_plan(compile_config(_small(tmp_path / "scenario", [*rows, scenario], **settings)), quiet=True,
+                     report=False)
+    assert r.exit_code == 0 and r.reportable is False
+    assert "scenario_uncertainty" in {x["code"] for x in r.reasons}
 
 
 def test_previous_run_survives_until_new_one_is_complete(tmp_path: Path) -> None:
