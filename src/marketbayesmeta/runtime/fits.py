@@ -76,6 +76,8 @@ def build_models(plan: Plan) -> dict[str, Any]:
                          tau_scale=p.tau_scale, family=p.tau_family, target_accept=plan.sampler.target_accept)
         if plan.sampler.nuts_sampler == "pymc":
             fm.step()  # compile logp/dlogp now, once, before any fork
+        else:
+            fm.nutpie_model()  # numba compile, once per plan
         models[p.tau_family] = fm
     return models
 
@@ -162,17 +164,20 @@ def sample_fits(plan: Plan, report: Callable[[int, FitResult], None], *, jobs: i
     t0 = time.perf_counter()
     _quiet_libraries()
     models = build_models(plan)
-    say(f"model built ({', '.join(models)}) … {time.perf_counter() - t0:.1f} s; sampling {len(plan.fits)} fit(s) "
-        f"in {min(max(jobs, 1), len(plan.fits))} process(es)")
     n = len(plan.fits)
+    if plan.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
+        jobs = 1  # nutpie parallelises chains itself and samples a fit in a fraction of a second
+    jobs = max(1, min(jobs, n))
+    say(f"model built ({', '.join(models)}) … {time.perf_counter() - t0:.1f} s; sampling {n} fit(s) "
+        f"in {jobs} process(es)")
     results: list[FitResult | None] = [None] * n
-    if jobs <= 1 or n <= 1 or plan.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs == 1:
         for i, fit in enumerate(plan.fits):
             results[i] = run_fit(plan, models, fit, fail_fit=fail_fit, progressbar=progressbar)
             report(i + 1, results[i])
         return [r for r in results if r is not None]
     _STATE.update(plan=plan, models=models, fail_fit=fail_fit)
-    pool = multiprocessing.get_context("fork").Pool(min(jobs, n), initializer=_worker_init, initargs=(close_fds,))
+    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init, initargs=(close_fds,))
     try:
         for i, res in pool.imap_unordered(_worker_fit, range(n)):
             if isinstance(res, _WorkerInterrupted):
