@@ -6,7 +6,6 @@ family; every fit is cross-checked against the exact posterior.
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import sys
 import time
@@ -59,11 +58,10 @@ def _now() -> str:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
+    from ..audit.manifest import hash_stream
+
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hash_stream(f)[0]
 
 
 def stale_sources(plan: Plan) -> list[str]:
@@ -150,37 +148,32 @@ def _sensitivity(plan: Plan, results: dict[str, FitResult], book: StatusBook,
     rule = plan.sensitivity.materiality
     interval = plan.reporting_interval
 
-    def stats(res: FitResult) -> dict[str, Any]:
-        return fit_stats(summarize(res.draws.mu, interval), res.passes)
-
-    if plan.sensitivity.prior:
-        ref_name = "main" if plan.sensitivity.reference_prior == "main" else f"prior:{plan.sensitivity.reference_prior}"
-        ref = results.get(ref_name)
+    def compare_grid(kind: str, ref: FitResult | None,
+                     describe: Callable[[FitResult], dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Rows of the ``kind`` fits against ``ref`` and the material findings among them."""
+        if ref is None or not ref.ok:
+            return [], []
+        ref_stats = fit_stats(summarize(ref.draws.mu, interval), ref.passes)
         rows, material = [], []
         for res in results.values():
-            if res.fit.kind != "prior" or not res.ok or ref is None or not ref.ok:
-                continue
-            row = compare(stats(res), stats(ref), rule)
-            p = res.fit.priors
-            rows.append({"fit": res.fit.name, "spec": res.fit.label, "mu_mean": p.mu_mean, "mu_sd": p.mu_sd,
-                         "tau_scale": p.tau_scale, "tau_family": p.tau_family, **row})
-            if row["material"]:
-                material.append(f"{res.fit.label}: {row['material_reasons']}")
+            if res.fit.kind == kind and res.ok:
+                row = compare(fit_stats(summarize(res.draws.mu, interval), res.passes), ref_stats, rule)
+                rows.append({"fit": res.fit.name, **describe(res), **row})
+                if row["material"]:
+                    material.append(f"{res.fit.label}: {row['material_reasons']}")
+        return rows, material
+
+    if plan.sensitivity.prior:
+        ref = plan.sensitivity.reference_prior
+        rows, material = compare_grid("prior", results.get("main" if ref == "main" else f"prior:{ref}"),
+                                      lambda r: {"spec": r.fit.label, **r.fit.priors.model_dump()})
         write_csv(staging / "prior_sensitivity.csv", tables.PRIOR_SENSITIVITY_COLUMNS, rows)
         if material:
             book.add("material_prior_dependence", "material prior dependence (" + rule.rule + "): "
                      + "; ".join(material))
     if plan.sensitivity.uncertainty_status == "applicable":
-        ref = results.get("main")
-        rows, material = [], []
-        for res in results.values():
-            if res.fit.kind != "uncertainty" or not res.ok or ref is None or not ref.ok:
-                continue
-            row = compare(stats(res), stats(ref), rule)
-            rows.append({"fit": res.fit.name, "level": res.fit.label,
-                         "scenario_se": float(plan.scenario_se[res.fit.label].value), **row})
-            if row["material"]:
-                material.append(f"{res.fit.label}: {row['material_reasons']}")
+        rows, material = compare_grid("uncertainty", results.get("main"), lambda r: {
+            "level": r.fit.label, "scenario_se": float(plan.scenario_se[r.fit.label].value)})
         write_csv(staging / "uncertainty_sensitivity.csv", tables.UNCERTAINTY_SENSITIVITY_COLUMNS, rows)
         if material:
             book.add("material_uncertainty_dependence", "the result depends materially on the scenario "
@@ -200,23 +193,16 @@ def _sensitivity(plan: Plan, results: dict[str, FitResult], book: StatusBook,
         write_csv(staging / "influence.csv", tables.INFLUENCE_COLUMNS, rows)
 
 
-def _headline(plan: Plan, main: FitResult) -> dict[str, Any]:
-    from .posterior import summarize
-
-    iv = plan.reporting_interval
-    mu = summarize(main.draws.mu, iv)
-    tau = summarize(main.draws.tau, iv)
-    fut = summarize(main.draws.future, iv)
-    h: dict[str, Any] = {"scale": plan.scale, "interval_level": iv, "mu_mean": mu["mean"], "mu_sd": mu["sd"],
-                         "mu_median": mu["median"], "mu_lower": mu["lower"], "mu_upper": mu["upper"],
-                         "prob_positive": mu["prob_positive"], "tau_mean": tau["mean"], "tau_median": tau["median"],
-                         "tau_lower": tau["lower"], "tau_upper": tau["upper"], "future_mean": fut["mean"],
-                         "future_lower": fut["lower"], "future_upper": fut["upper"]}
+def _headline(plan: Plan, mu: dict[str, Any], tau: dict[str, Any], future: dict[str, Any]) -> dict[str, Any]:
+    """run_status.json's headline, taken from the pooled_summary and future_true_effect rows."""
+    h: dict[str, Any] = {"scale": plan.scale, "interval_level": plan.reporting_interval}
+    h.update({f"mu_{k}": mu[k] for k in ("mean", "sd", "median", "lower", "upper")})
+    h["prob_positive"] = mu["prob_positive"]
+    h.update({f"tau_{k}": tau[k] for k in ("mean", "median", "lower", "upper")})
+    h.update({f"future_{k}": future[k] for k in ("mean", "lower", "upper")})
     if plan.scale == "log_relative":
-        lift = lambda x: float(100.0 * np.expm1(x))  # noqa: E731
-        h.update({"mu_mean_pct": float((100.0 * np.expm1(main.draws.mu)).mean()), "mu_lower_pct": lift(mu["lower"]),
-                  "mu_upper_pct": lift(mu["upper"]), "future_lower_pct": lift(fut["lower"]),
-                  "future_upper_pct": lift(fut["upper"])})
+        h.update({"mu_mean_pct": mu["mean_pct"], "mu_lower_pct": mu["lower_pct"], "mu_upper_pct": mu["upper_pct"],
+                  "future_lower_pct": future["lower_pct"], "future_upper_pct": future["upper_pct"]})
     return h
 
 
@@ -257,9 +243,10 @@ def _write_results(plan: Plan, results: list[FitResult], book: StatusBook, stagi
                  "; ".join(r["message"] for r in prior_rows if r["warning"]))
     iv = plan.reporting_interval
     d = main.draws
-    write_csv(staging / "pooled_summary.csv", tables.SUMMARY_COLUMNS, tables.pooled_rows(d, iv, log_scale))
-    write_csv(staging / "future_true_effect_summary.csv", tables.SUMMARY_COLUMNS,
-              [tables.summary_row("future_true_effect", d.future, iv, log_scale)])
+    mu_row, tau_row = tables.pooled_rows(d, iv, log_scale)
+    future_row = tables.summary_row("future_true_effect", d.future, iv, log_scale)
+    write_csv(staging / "pooled_summary.csv", tables.SUMMARY_COLUMNS, [mu_row, tau_row])
+    write_csv(staging / "future_true_effect_summary.csv", tables.SUMMARY_COLUMNS, [future_row])
     write_csv(staging / "study_effects.csv", tables.STUDY_COLUMNS,
               tables.study_rows(plan, main.ids, main.y, main.se, d, iv, log_scale))
     ppc = tables.ppc_rows(main.ids, main.y, main.se, d, iv)
@@ -270,7 +257,7 @@ def _write_results(plan: Plan, results: list[FitResult], book: StatusBook, stagi
                               f"predictive interval: {', '.join(flagged)}")
     _sensitivity(plan, by_name, book, staging)
     _posterior_netcdf(main, plan, staging / "posterior.nc")
-    return _headline(plan, main)
+    return _headline(plan, mu_row, tau_row, future_row)
 
 
 def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, allow_stale: bool = False,
