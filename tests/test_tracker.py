@@ -294,9 +294,16 @@ def test_unit_normalised_and_validated():
 
 
 @pytest.mark.parametrize("value,expected", [(" 1.5 ", 1.5), ("-2e-3", -0.002), ("+3", 3.0),
-                                            (".5", 0.5), ("1e308", 1e308)])
+                                            (".5", 0.5)])
 def test_estimate_good(value, expected):
     assert parse(tracker({"estimate": value}))["estimate"].tolist() == [expected]
+
+
+def test_estimate_near_the_float_limit_is_good_when_its_model_scale_values_are():
+    # a ratio of 1e308 is log 709 on the model scale, and its CI gives an SE of 0.7
+    row = {"unit": "ratio", "estimate": "1e308", "standard_error": "", "ci_lower": "1e307",
+           "ci_upper": "1.5e308", "ci_level": "90"}
+    assert parse(tracker(row))["estimate"].tolist() == [1e308]
 
 
 @pytest.mark.parametrize("value", ["", "abc", "nan", "NaN", "inf", "-inf", "1,000", "1e999",

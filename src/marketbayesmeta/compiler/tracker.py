@@ -4,6 +4,23 @@
 every problem found (file, spreadsheet row, column, value, what is accepted). The happy path is
 vectorised: the C CSV parser of pandas plus a numpy scan of the raw bytes that finds record
 boundaries and field counts (pandas silently pads short rows, so it cannot tell us about them).
+
+The stages, in order (``_parse``); the first three stop at the first file-level problem, the
+others collect every row problem before raising:
+
+1. ``_read_layout``: BOM dropped, UTF-8 checked, records and fields found, cells read as text.
+2. ``_header``: column names normalised; duplicates, reserved and missing required columns.
+3. ``_records``: blank records skipped, ragged ones reported, empty unnamed columns dropped.
+4. ``_check_lengths``: no cell longer than ``MAX_CELL_CHARS``.
+5. ``_identity``: study_id (non-empty, unique), evidence_type, metric, unit (one of ``UNITS``).
+6. ``_uncertainty``: estimate, standard_error, CI (complete, ordered, containing the estimate;
+   ``ci_level`` as 0.9, 90 or 90%), uncertainty_scenario; at least one source per row.
+7. ``_check_domains``: values inside the domain of their unit's transform (``units.TRANSFORMS``).
+8. ``_check_model_scale``: the model-scale estimate and SE that compile computes from the row
+   are usable numbers (``MODEL_ABS_MAX``, ``MODEL_SE_RANGE``), so check-config refuses exactly
+   what compile or the fit could not handle.
+9. ``_flags_and_dates``: analysis_ready, window dates.
+10. ``_assemble``: the normalised table.
 """
 
 from __future__ import annotations
@@ -18,6 +35,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problem, TrackerError
+from .units import (
+    MODEL_ABS_MAX,
+    MODEL_SE_RANGE,
+    TRANSFORMS,
+    UnitTransform,
+    se_delta,
+    se_from_ci,
+    z_for_level,
+)
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -32,10 +58,9 @@ __all__ = [
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "study_id", "evidence_type", "metric", "unit", "estimate", "analysis_ready",
 )
-UNITS: tuple[str, ...] = (
-    "relative_percent", "relative_fraction", "ratio", "log_relative",
-    "percentage_point", "proportion_difference",
-)
+# Units and their transforms come from units.TRANSFORMS (each unit converts to one model scale).
+_TRANSFORM_OF: dict[str, UnitTransform] = {unit: t for (unit, _), t in TRANSFORMS.items()}
+UNITS: tuple[str, ...] = tuple(_TRANSFORM_OF)
 TEXT_COLUMNS: tuple[str, ...] = (
     "study_name", "brand", "market", "channel", "population", "design", "source", "notes",
 )
@@ -69,11 +94,13 @@ _DATE_ACCEPTED = "an ISO date YYYY-MM-DD, e.g. 2024-03-31"
 _UNCERTAINTY_ACCEPTED = (
     "standard_error; or ci_lower + ci_upper + ci_level; or uncertainty_scenario (low/medium/high)"
 )
-_DOMAIN = {  # unit -> exclusive lower bound of the log transform's domain
-    "ratio": 0.0,
-    "relative_percent": -100.0,
-    "relative_fraction": -1.0,
-}
+_DOMAIN = {unit: t.lower_bound for unit, t in _TRANSFORM_OF.items() if t.lower_bound is not None}
+_PERCENT_RE = _NUMBER_RE + r"\s*%"
+_LEVEL_ACCEPTED = ("a fraction strictly between 0 and 1 (0.9), a percentage strictly between 1 and "
+                   "100 (90), or a percentage with a percent sign (90% or 90 %)")
+_MODEL_ACCEPTED = (f"values whose model-scale estimate lies within ±{MODEL_ABS_MAX:g} and whose "
+                   f"model-scale standard error lies within {MODEL_SE_RANGE[0]:g} to "
+                   f"{MODEL_SE_RANGE[1]:g}")
 
 
 def parse_tracker(data: bytes, filename: str) -> pd.DataFrame:
@@ -367,10 +394,26 @@ def _did_you_mean(options: tuple[str, ...], what: str) -> Callable[[int, str], s
     return message
 
 
-# ----------------------------------------------------------------------------- main
+# ----------------------------------------------------------------------------- the stages
 
 
 def _parse(raw: bytes, filename: str) -> pd.DataFrame:
+    """The stages of the module docstring, in order."""
+    raw, layout, cells = _read_layout(raw, filename)
+    cells.columns = names = _header(cells.loc[0], filename)
+    table = _records(raw, layout, cells, names, filename)
+    _check_lengths(table)
+    identity = _identity(table)
+    numbers = _uncertainty(table)
+    _check_domains(table, identity["unit"], numbers)
+    _check_model_scale(table, identity["unit"], numbers)
+    flags = _flags_and_dates(table)
+    table.problems.raise_if_any()
+    return _assemble(table, {**identity, **numbers, **flags})
+
+
+def _read_layout(raw: bytes, filename: str) -> tuple[bytes, _Layout, pd.DataFrame]:
+    """Stage 1: BOM dropped, encoding checked, records found, cells read as strings."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     _check_encoding(raw, filename)
@@ -381,13 +424,52 @@ def _parse(raw: bytes, filename: str) -> pd.DataFrame:
     n_columns = int(layout.n_fields[0])
     if n_columns > MAX_COLUMNS:
         raise _fail(filename, f"the header has {n_columns} columns; at most {MAX_COLUMNS}", row=1)
-    cells = _read_cells(raw, layout, n_columns, filename)
-    names = _header(cells.loc[0], filename)
-    cells.columns = names
+    return raw, layout, _read_cells(raw, layout, n_columns, filename)
+
+
+@dataclass
+class _Table:
+    """The data records being validated: raw cells, stripped cells, spreadsheet rows, problems."""
+
+    frame: pd.DataFrame  # raw cell strings, one row per data record
+    clean: pd.DataFrame  # the same, stripped
+    rows: np.ndarray  # spreadsheet row of each record (header = 1)
+    problems: _Problems
+
+    def __post_init__(self) -> None:
+        self.empty_column = pd.Series(np.full(len(self.frame), "", dtype=object), dtype=str)
+
+    def stripped(self, name: str) -> pd.Series:
+        return self.clean[name] if name in self.clean.columns else self.empty_column
+
+    def present(self, name: str) -> np.ndarray:
+        return (self.stripped(name) != "").to_numpy(dtype=bool)
+
+    def raw_values(self, name: str) -> pd.Series:
+        return self.frame[name] if name in self.frame.columns else self.empty_column
+
+    def add(self, mask: np.ndarray, column: str | None, message: str | Callable[[int, str], str],
+            accepted: str | None = None, values: str | None = None) -> None:
+        """One problem per True in ``mask``; ``values``: the column whose raw cells are shown."""
+        self.problems.add_mask(mask, self.rows, column, message, accepted,
+                               None if values is None else self.raw_values(values))
+
+    def number(self, name: str, *, required: bool,
+               cells: pd.Series | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(values, is_finite_number, is_empty) of a numeric column; problems for bad cells."""
+        values, ok, empty = _numbers(self.stripped(name) if cells is None else cells)
+        if required:
+            self.add(empty, name, f"{name} is empty", _NUMBER_ACCEPTED, name)
+        self.add(~ok & ~empty, name, f"{name} is not a finite number", _NUMBER_ACCEPTED, name)
+        return values, ok, empty
+
+
+def _records(raw: bytes, layout: _Layout, cells: pd.DataFrame, names: list[str],
+             filename: str) -> _Table:
+    """Stage 3: blank records skipped, ragged ones reported, empty unnamed columns dropped."""
+    n_columns = int(layout.n_fields[0])
     problems = _Problems(filename)
     problems.column_order = {name: j for j, name in enumerate(names)}
-
-    # Records: skip blank ones, report ragged ones, validate the rest.
     data = cells.iloc[1:]
     clean = pd.DataFrame({name: data[name].str.strip() for name in names}, index=data.index)
     blank = np.ones(len(data), dtype=bool)
@@ -421,161 +503,201 @@ def _parse(raw: bytes, filename: str) -> pd.DataFrame:
         if (clean[name] == "").all():  # an empty spreadsheet column without a header
             frame = frame.drop(columns=name)
             clean = clean.drop(columns=name)
-    names = list(frame.columns)
+    return _Table(frame=frame, clean=clean, rows=rows, problems=problems)
 
-    for name in names:
-        length = frame[name].str.len().to_numpy()
-        too_long = length > MAX_CELL_CHARS
-        if too_long.any():
-            for i in np.flatnonzero(too_long).tolist():
-                problems.add(Problem(
-                    file=filename, row=int(rows[i]), column=name,
-                    value=_clip(str(frame[name].iloc[i]), 40),
-                    message=f"field is {int(length[i])} characters long; at most {MAX_CELL_CHARS}"))
 
-    def column(name: str) -> pd.Series | None:
-        return frame[name] if name in frame.columns else None
+def _check_lengths(table: _Table) -> None:
+    """Stage 4: no cell longer than MAX_CELL_CHARS."""
+    for name in table.frame.columns:
+        length = table.frame[name].str.len().to_numpy()
+        for i in np.flatnonzero(length > MAX_CELL_CHARS).tolist():
+            table.problems.add(Problem(
+                file=table.problems.filename, row=int(table.rows[i]), column=name,
+                value=_clip(str(table.frame[name].iloc[i]), 40),
+                message=f"field is {int(length[i])} characters long; at most {MAX_CELL_CHARS}"))
 
-    empty_column = pd.Series(np.full(len(frame), "", dtype=object), dtype=str)
 
-    def stripped(name: str) -> pd.Series:
-        return clean[name] if name in clean.columns else empty_column
-
-    def present(name: str) -> np.ndarray:
-        return (stripped(name) != "").to_numpy(dtype=bool)
-
-    def raw_values(name: str) -> pd.Series:
-        s = column(name)
-        return empty_column if s is None else s
-
-    add = problems.add_mask
-
-    # Identity and classification.
-    study_id = stripped("study_id")
-    add(study_id == "", rows, "study_id", "study_id is empty", "a non-empty identifier, unique "
-        "within the tracker", raw_values("study_id"))
+def _identity(table: _Table) -> dict[str, pd.Series]:
+    """Stage 5: study_id (non-empty, unique), evidence_type, metric, unit (known)."""
+    study_id = table.stripped("study_id")
+    table.add(study_id == "", "study_id", "study_id is empty", "a non-empty identifier, unique "
+              "within the tracker", "study_id")
     dup = (study_id.duplicated(keep=False) & (study_id != "")).to_numpy(dtype=bool)
     if dup.any():
-        for value, group in pd.Series(rows[dup]).groupby(study_id[dup].to_numpy()):
+        for value, group in pd.Series(table.rows[dup]).groupby(study_id[dup].to_numpy()):
             where = group.tolist()
-            problems.add(Problem(
-                file=filename, row=int(where[0]), column="study_id", value=_clip(str(value)),
-                message=f"study_id is repeated in rows {', '.join(map(str, where))}",
+            table.problems.add(Problem(
+                file=table.problems.filename, row=int(where[0]), column="study_id",
+                value=_clip(str(value)), message=f"study_id is repeated in rows "
+                                                 f"{', '.join(map(str, where))}",
                 accepted="a study_id that is unique within the tracker"))
-    evidence_type = stripped("evidence_type").str.lower()
-    metric = stripped("metric").str.lower()
-    for name, series in (("evidence_type", evidence_type), ("metric", metric)):
-        add(series == "", rows, name, f"{name} is empty", f"a non-empty {name}", raw_values(name))
-    unit = stripped("unit").str.lower()
-    unit_ok = unit.isin(UNITS).to_numpy(dtype=bool)
-    add(~unit_ok, rows, "unit", _did_you_mean(UNITS, "unit"), ", ".join(UNITS), raw_values("unit"))
+    out = {"study_id": study_id}
+    for name in ("evidence_type", "metric"):
+        out[name] = table.stripped(name).str.lower()
+        table.add(out[name] == "", name, f"{name} is empty", f"a non-empty {name}", name)
+    out["unit"] = unit = table.stripped("unit").str.lower()
+    table.add(~unit.isin(UNITS).to_numpy(dtype=bool), "unit", _did_you_mean(UNITS, "unit"),
+              ", ".join(UNITS), "unit")
+    return out
 
-    # Numbers.
-    def number(name: str, *, required: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        values, ok, empty = _numbers(stripped(name))
-        if required:
-            add(empty, rows, name, f"{name} is empty", _NUMBER_ACCEPTED, raw_values(name))
-        add(~ok & ~empty, rows, name, f"{name} is not a finite number", _NUMBER_ACCEPTED,
-            raw_values(name))
-        return values, ok, empty
 
-    estimate, est_ok, _ = number("estimate", required=True)
-    se, se_ok, se_empty = number("standard_error", required=False)
-    add(se_ok & (se <= 0), rows, "standard_error", "standard_error must be > 0",
-        "a positive number", raw_values("standard_error"))
+def _ci_level(table: _Table) -> tuple[np.ndarray, np.ndarray]:
+    """ci_level as a fraction (NaN where invalid) and where it was a number: 0.9, 90 and 90%."""
+    cells = table.stripped("ci_level")
+    percent = cells.str.fullmatch(_PERCENT_RE).to_numpy(dtype=bool, na_value=False)
+    number = cells.where(~percent, cells.str.rstrip("%").str.rstrip())
+    raw, ok, _ = table.number("ci_level", required=False, cells=number)
+    with np.errstate(invalid="ignore"):
+        level = np.where(percent, np.where((raw > 0) & (raw < 100), raw / 100, np.nan),
+                         np.where((raw > 0) & (raw < 1), raw,
+                                  np.where((raw > 1) & (raw < 100), raw / 100, np.nan)))
+    table.add(ok & np.isnan(level), "ci_level", "ci_level is not a valid confidence level",
+              _LEVEL_ACCEPTED, "ci_level")
+    return level, ok
+
+
+def _uncertainty(table: _Table) -> dict[str, np.ndarray | pd.Series]:
+    """Stage 6: estimate, standard_error, the CI (complete, ordered, containing the estimate),
+    uncertainty_scenario, and at least one source of uncertainty per row."""
+    add = table.add
+    estimate, est_ok, _ = table.number("estimate", required=True)
+    se, se_ok, se_empty = table.number("standard_error", required=False)
+    add(se_ok & (se <= 0), "standard_error", "standard_error must be > 0", "a positive number",
+        "standard_error")
 
     ci_names = ("ci_lower", "ci_upper", "ci_level")
-    ci_present = {name: present(name) for name in ci_names}
+    ci_present = {name: table.present(name) for name in ci_names}
     ci_any = ci_present["ci_lower"] | ci_present["ci_upper"] | ci_present["ci_level"]
     ci_all = ci_present["ci_lower"] & ci_present["ci_upper"] & ci_present["ci_level"]
-    partial = ci_any & ~ci_all
-    for i in np.flatnonzero(partial).tolist():
+    for i in np.flatnonzero(ci_any & ~ci_all).tolist():
         missing = [n for n in ci_names if not ci_present[n][i]]
         given = [n for n in ci_names if ci_present[n][i]]
-        problems.add(Problem(
-            file=filename, row=int(rows[i]), column=missing[0], value="",
+        table.problems.add(Problem(
+            file=table.problems.filename, row=int(table.rows[i]), column=missing[0], value="",
             message=f"{' and '.join(given)} given but {' and '.join(missing)} empty; "
                     "a confidence interval needs all three", accepted="ci_lower, ci_upper and "
                     "ci_level all filled, or all empty"))
-    lower, lower_ok, _ = number("ci_lower", required=False)
-    upper, upper_ok, _ = number("ci_upper", required=False)
-    level_raw, level_ok, _ = number("ci_level", required=False)
-    with np.errstate(invalid="ignore"):
-        level = np.where((level_raw > 0) & (level_raw < 1), level_raw,
-                         np.where((level_raw > 1) & (level_raw < 100), level_raw / 100, np.nan))
-    add(level_ok & np.isnan(level), rows, "ci_level", "ci_level is not a valid confidence level",
-        "a fraction strictly between 0 and 1 (0.9) or a percentage strictly between 1 and 100 (90)",
-        raw_values("ci_level"))
+    lower, lower_ok, _ = table.number("ci_lower", required=False)
+    upper, upper_ok, _ = table.number("ci_upper", required=False)
+    level, level_ok = _ci_level(table)
     bounds_ok = lower_ok & upper_ok
     inverted = bounds_ok & (lower >= upper)
-    add(inverted, rows, "ci_lower",
+    add(inverted, "ci_lower",
         lambda i, _: f"ci_lower must be below ci_upper ({upper[i]:g}); the interval is inverted "
-        "or has zero width", "ci_lower < ci_upper", raw_values("ci_lower"))
+        "or has zero width", "ci_lower < ci_upper", "ci_lower")
     outside = bounds_ok & ~inverted & est_ok & ((estimate < lower) | (estimate > upper))
-    add(outside, rows, "estimate",
+    add(outside, "estimate",
         lambda i, _: f"estimate lies outside its confidence interval [{lower[i]:g}, {upper[i]:g}]",
-        "ci_lower <= estimate <= ci_upper", raw_values("estimate"))
+        "ci_lower <= estimate <= ci_upper", "estimate")
 
-    scenario = stripped("uncertainty_scenario").str.lower()
+    scenario = table.stripped("uncertainty_scenario").str.lower()
     scenario_present = (scenario != "").to_numpy(dtype=bool)
-    add(scenario_present & ~scenario.isin(SCENARIO_LEVELS).to_numpy(dtype=bool), rows,
+    add(scenario_present & ~scenario.isin(SCENARIO_LEVELS).to_numpy(dtype=bool),
         "uncertainty_scenario", "unknown uncertainty_scenario", ", ".join(SCENARIO_LEVELS),
-        raw_values("uncertainty_scenario"))
-    add(se_empty & ~ci_any & ~scenario_present, rows, None,
+        "uncertainty_scenario")
+    add(se_empty & ~ci_any & ~scenario_present, None,
         "row has no uncertainty: give a standard_error, a confidence interval, or an "
         "uncertainty_scenario", _UNCERTAINTY_ACCEPTED)
+    return {"estimate": estimate, "standard_error": se, "ci_lower": lower, "ci_upper": upper,
+            "ci_level": level, "uncertainty_scenario": scenario,
+            # validity masks, used by the later stages and dropped from the output
+            "_est_ok": est_ok, "_se_ok": se_ok, "_lower_ok": lower_ok, "_upper_ok": upper_ok,
+            "_level_ok": level_ok & ~np.isnan(level), "_ci_ok": bounds_ok & ~inverted}
 
-    # Domain of each unit's transform.
+
+def _check_domains(table: _Table, unit: pd.Series, numbers: dict) -> None:
+    """Stage 7: estimate and CI bounds inside the domain of their unit's transform (the bound
+    comes from :mod:`.units`)."""
     unit_values = unit.to_numpy(dtype=object)
     for unit_name, bound in _DOMAIN.items():
         is_unit = unit_values == unit_name
-        for name, values, ok in (("estimate", estimate, est_ok), ("ci_lower", lower, lower_ok),
-                                 ("ci_upper", upper, upper_ok)):
-            add(is_unit & ok & (values <= bound), rows, name,
-                f"{name} must be > {bound:g} for unit '{unit_name}' (outside the domain of the "
-                "log transform)", f"a number > {bound:g}", raw_values(name))
+        for name, ok in (("estimate", "_est_ok"), ("ci_lower", "_lower_ok"),
+                         ("ci_upper", "_upper_ok")):
+            table.add(is_unit & numbers[ok] & (numbers[name] <= bound), name,
+                      f"{name} must be > {bound:g} for unit '{unit_name}' (outside the domain of "
+                      "the log transform)", f"a number > {bound:g}", name)
 
-    # Flags, dates, text.
-    ready = stripped("analysis_ready").str.lower().map(_BOOL_WORDS)
-    ready_ok = ready.notna().to_numpy(dtype=bool)
-    add(~ready_ok, rows, "analysis_ready", "analysis_ready is not a yes/no value",
-        _BOOL_ACCEPTED, raw_values("analysis_ready"))
+
+def _check_model_scale(table: _Table, unit: pd.Series, numbers: dict) -> None:
+    """Stage 8: the model-scale estimate and SE compile would compute from each row are usable
+    numbers (finite estimate within ±MODEL_ABS_MAX, SE within MODEL_SE_RANGE), with compile's
+    precedence: a complete CI, else the standard error. Only rows valid so far are checked."""
+    unit_values = unit.to_numpy(dtype=object)
+    estimate, level = numbers["estimate"], numbers["ci_level"]
+    lo_se, hi_se = MODEL_SE_RANGE
+    with np.errstate(all="ignore"):
+        z_ok = np.isfinite(z_for_level(np.where(numbers["_level_ok"], level, np.nan)))
+    table.add(numbers["_level_ok"] & ~z_ok, "ci_level",
+              "ci_level is too close to 0 or to 100 % to give a finite normal quantile",
+              _LEVEL_ACCEPTED, "ci_level")
+    for unit_name, t in _TRANSFORM_OF.items():
+        rows = unit_values == unit_name
+        valid = rows & numbers["_est_ok"]
+        if t.lower_bound is not None:
+            valid &= estimate > t.lower_bound
+        if not valid.any():
+            continue
+        ci = valid & numbers["_ci_ok"] & numbers["_level_ok"] & z_ok
+        if t.lower_bound is not None:
+            ci &= numbers["ci_lower"] > t.lower_bound
+        has_ci = (table.present("ci_lower") & table.present("ci_upper")
+                  & table.present("ci_level"))
+        se_rows = valid & ~has_ci & numbers["_se_ok"] & (numbers["standard_error"] > 0)
+        with np.errstate(all="ignore"):
+            model_estimate = t.forward(np.where(valid, estimate, np.nan))
+            se_ci = se_from_ci(t, np.where(ci, numbers["ci_lower"], np.nan),
+                               np.where(ci, numbers["ci_upper"], np.nan), np.where(ci, level, 0.5))
+            se_sd = se_delta(t, np.where(se_rows, estimate, np.nan),
+                             np.where(se_rows, numbers["standard_error"], np.nan))
+        bad_estimate = valid & ~(np.abs(model_estimate) <= MODEL_ABS_MAX)
+        table.add(bad_estimate, "estimate", lambda i, _, m=model_estimate, f=t.formula:
+                  f"estimate gives {m[i]:.6g} on the model scale ({f}), outside the usable range "
+                  f"-{MODEL_ABS_MAX:g} to {MODEL_ABS_MAX:g}", _MODEL_ACCEPTED, "estimate")
+        for mask, model_se, column, how in (
+                (ci, se_ci, "ci_lower", "the confidence interval gives"),
+                (se_rows, se_sd, "standard_error", "standard_error gives (delta method)")):
+            bad = mask & ~bad_estimate & ~((model_se >= lo_se) & (model_se <= hi_se))
+            table.add(bad, column, lambda i, _, m=model_se, h=how:
+                      f"{h} a model-scale standard error of {m[i]:.6g}, outside the usable range "
+                      f"{lo_se:g} to {hi_se:g}", _MODEL_ACCEPTED, column)
+
+
+def _flags_and_dates(table: _Table) -> dict[str, np.ndarray | pd.Series]:
+    """Stage 9: analysis_ready as a boolean, window dates valid and ordered."""
+    add = table.add
+    ready = table.stripped("analysis_ready").str.lower().map(_BOOL_WORDS)
+    add(~ready.notna().to_numpy(dtype=bool), "analysis_ready",
+        "analysis_ready is not a yes/no value", _BOOL_ACCEPTED, "analysis_ready")
     dates: dict[str, pd.Series] = {}
     date_ok: dict[str, np.ndarray] = {}
     for name in DATE_COLUMNS:
-        value = stripped(name)
+        value = table.stripped(name)
         has = (value != "").to_numpy(dtype=bool)
         day, ok = _dates(value)
-        add(has & ~ok, rows, name, f"{name} is not a valid date", _DATE_ACCEPTED, raw_values(name))
+        add(has & ~ok, name, f"{name} is not a valid date", _DATE_ACCEPTED, name)
         dates[name] = day.where(has & ok, "")
         date_ok[name] = has & ok
     both = date_ok["window_start"] & date_ok["window_end"]
     start = dates["window_start"]
-    add(both & (start > dates["window_end"]).to_numpy(dtype=bool), rows, "window_end",
+    add(both & (start > dates["window_end"]).to_numpy(dtype=bool), "window_end",
         lambda i, _: f"window_end is before window_start ({start.iloc[i]})",
-        "a window_end on or after window_start", raw_values("window_end"))
+        "a window_end on or after window_start", "window_end")
+    return {"analysis_ready": ready, **dates}
 
-    problems.raise_if_any()
 
-    out: dict[str, object] = {
-        "row": rows,
-        "study_id": study_id,
-        "evidence_type": evidence_type,
-        "metric": metric,
-        "unit": unit,
-        "estimate": estimate,
-        "standard_error": se,
-        "ci_lower": lower,
-        "ci_upper": upper,
-        "ci_level": level,
-        "uncertainty_scenario": scenario,
-        "analysis_ready": ready.to_numpy(dtype=bool),
-    }
-    for name in OUTPUT_COLUMNS[12:]:
-        out[name] = dates[name] if name in DATE_COLUMNS else stripped(name)
-    for name in names:
+def _assemble(table: _Table, values: dict) -> pd.DataFrame:
+    """Stage 10: the normalised table, ``OUTPUT_COLUMNS`` then the extra columns as text."""
+    out: dict[str, object] = {"row": table.rows}
+    for name in OUTPUT_COLUMNS[1:]:
+        if name == "analysis_ready":
+            out[name] = values[name].to_numpy(dtype=bool)
+        elif name in values:
+            out[name] = values[name]
+        else:
+            out[name] = table.stripped(name)
+    for name in table.frame.columns:
         if name not in KNOWN_COLUMNS:
-            out[name] = frame[name]
+            out[name] = table.frame[name]
     result = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v)
                            for k, v in out.items()})
     result["row"] = result["row"].astype(np.int64)
@@ -584,4 +706,3 @@ def _parse(raw: bytes, filename: str) -> pd.DataFrame:
                         "analysis_ready"):
             result[name] = result[name].astype(str)
     return result
-

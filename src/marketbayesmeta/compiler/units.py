@@ -23,24 +23,36 @@ class UnitTransform:
     forward: Callable[[Array], Array]
     derivative: Callable[[Array], Array]
     inverse: Callable[[Array], Array]
-    domain: str  # human description of the valid source values
+    # Exclusive lower bound of the source values the transform accepts (None: every finite
+    # number). The tracker refuses values at or below it, naming the unit (SPEC §4).
+    lower_bound: float | None
+
+    @property
+    def domain(self) -> str:
+        """The valid source values in words, e.g. ``x > -100``."""
+        return "any finite number" if self.lower_bound is None else f"x > {self.lower_bound:g}"
 
 
-IDENTITY = UnitTransform("identity", "x", lambda x: x, np.ones_like, lambda y: y, "any number")
+IDENTITY = UnitTransform("identity", "x", lambda x: x, np.ones_like, lambda y: y, None)
 TRANSFORMS: dict[tuple[str, str], UnitTransform] = {
     ("relative_percent", "log_relative"): UnitTransform(
         "log1p_percent", "log(1 + x/100)", lambda x: np.log1p(x / 100.0),
-        lambda x: 1.0 / (100.0 + x), lambda y: 100.0 * np.expm1(y), "x > -100"),
+        lambda x: 1.0 / (100.0 + x), lambda y: 100.0 * np.expm1(y), -100.0),
     ("relative_fraction", "log_relative"): UnitTransform(
-        "log1p_fraction", "log(1 + x)", np.log1p, lambda x: 1.0 / (1.0 + x), np.expm1, "x > -1"),
+        "log1p_fraction", "log(1 + x)", np.log1p, lambda x: 1.0 / (1.0 + x), np.expm1, -1.0),
     ("ratio", "log_relative"): UnitTransform(
-        "log_ratio", "log(x)", np.log, lambda x: 1.0 / x, np.exp, "x > 0"),
+        "log_ratio", "log(x)", np.log, lambda x: 1.0 / x, np.exp, 0.0),
     ("log_relative", "log_relative"): IDENTITY,
     ("percentage_point", "percentage_point"): IDENTITY,
     ("proportion_difference", "percentage_point"): UnitTransform(
         "times_100", "100 · x", lambda x: 100.0 * x, lambda x: np.full_like(x, 100.0),
-        lambda y: y / 100.0, "any number"),
+        lambda y: y / 100.0, None),
 }
+# The model scale's usable numbers: a model-scale estimate within ±MODEL_ABS_MAX and a
+# model-scale SE within MODEL_SE_RANGE. Squares, reciprocals and products of such numbers stay
+# finite and non-zero in the fit; rows (and configured scenario SEs) outside are input errors.
+MODEL_ABS_MAX = 1e6
+MODEL_SE_RANGE = (1e-6, 1e6)
 UNITS = ("relative_percent", "relative_fraction", "ratio", "log_relative", "percentage_point",
          "proportion_difference")
 SCALES = ("log_relative", "percentage_point")
@@ -55,7 +67,10 @@ def z_for_level(level: Array | float) -> Array:
     """Two-sided standard-normal quantile for a central interval of ``level`` (a fraction)."""
     lv = np.asarray(level, dtype=float)
     out = np.full(lv.shape, np.nan)
-    ok = (lv > 0) & (lv < 1)
+    with np.errstate(invalid="ignore"):
+        # 0.5 + p/2 rounds to 1 for p within 1e-16 of 1 (no finite quantile) and to 0.5 for p
+        # below 1e-16 (a zero quantile cannot scale a width): both are NaN, never an exception.
+        ok = (lv > 0) & (lv < 1) & (0.5 + lv / 2.0 < 1.0) & (0.5 + lv / 2.0 > 0.5)
     nd = NormalDist()
     flat = np.vectorize(lambda p: nd.inv_cdf(0.5 + p / 2.0), otypes=[float])
     if ok.any():
