@@ -3,6 +3,8 @@ runtime and the audit trail. Everything the CLI does is a call to a function her
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,15 +21,38 @@ if TYPE_CHECKING:  # pragma: no cover
     from .runtime.execute import RunResult
 
 
+# The largest config and tracker read (README "Decisions"): a tracker of 100,000 rows is ~20 MiB.
+MAX_INPUT_BYTES = {"config": 1 << 20, "tracker": 256 << 20}
+
+
 def _read_bytes(path: Path, what: str, error: type[InputError]) -> bytes:
-    if not path.exists():
-        raise error(f"{path}: no such {what} file")
-    if path.is_dir():
-        raise error(f"{path}: is a directory, expected the {what} file")
+    """The bytes of a regular file of at most ``MAX_INPUT_BYTES[what]``. A FIFO, device or socket
+    is refused without reading (O_NONBLOCK: opening a FIFO does not wait for a writer)."""
+    limit = MAX_INPUT_BYTES[what]
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, expected the {what} file") from None
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a directory, expected the {what} file")
+        raise error(f"{path}: is not a regular file (a pipe, device or socket); give the path "
+                    f"of the {what} file itself")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    if len(data) > limit:
+        raise error(f"{path}: the {what} file is larger than {limit >> 20} MiB, the limit for a "
+                    f"{what}; split it, or drop the rows and columns the analysis does not use")
+    return data
 
 
 def _decode(data: bytes, path: Path, error: type[InputError]) -> str:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+
+from .units import MODEL_SE_RANGE
 
 Scale = Literal["log_relative", "percentage_point"]
 TauFamily = Literal["half_normal", "half_cauchy"]
@@ -16,6 +18,10 @@ ScenarioLevel = Literal["low", "medium", "high"]
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Counts are strict whole numbers: YAML `true` or 2.0 is not a number of chains (issue 16).
+Count = Annotated[int, Strict()]
+# A configured model-scale SE must be usable by the fit, like one computed from a tracker row.
+ModelSE = Annotated[float, Field(ge=MODEL_SE_RANGE[0], le=MODEL_SE_RANGE[1], allow_inf_nan=False)]
 
 # Scale-aware defaults (SPEC §3; the scenario SEs are documented in the README).
 DEFAULT_PRIORS: dict[str, dict[str, float | str]] = {
@@ -59,9 +65,9 @@ class Priors(_Strict):
 
 
 class Scenarios(_Strict):
-    low: PositiveFloat | None = None
-    medium: PositiveFloat | None = None
-    high: PositiveFloat | None = None
+    low: ModelSE | None = None
+    medium: ModelSE | None = None
+    high: ModelSE | None = None
 
 
 class Uncertainty(_Strict):
@@ -69,11 +75,11 @@ class Uncertainty(_Strict):
 
 
 class Sampler(_Strict):
-    chains: int = Field(4, ge=1, le=64)
-    draws: int = Field(1000, ge=10, le=1_000_000)
-    tune: int = Field(1000, ge=0, le=1_000_000)
+    chains: Count = Field(4, ge=1, le=64)
+    draws: Count = Field(1000, ge=10, le=1_000_000)
+    tune: Count = Field(1000, ge=0, le=1_000_000)
     target_accept: float = Field(0.9, gt=0, lt=1)
-    random_seed: int = Field(20260603, ge=0, le=2**32 - 1)
+    random_seed: Count = Field(20260603, ge=0, le=2**32 - 1)
     nuts_sampler: Literal["pymc", "nutpie"] = Field(
         "pymc", description="pymc (default) or nutpie (needs the nutpie extra)")
 
@@ -82,15 +88,15 @@ class Diagnostics(_Strict):
     max_rhat: float = Field(1.01, gt=1, allow_inf_nan=False)
     min_ess_bulk: float = Field(400, ge=0, allow_inf_nan=False)
     min_ess_tail: float = Field(400, ge=0, allow_inf_nan=False)
-    max_divergences: int = Field(0, ge=0)
+    max_divergences: Count = Field(0, ge=0)
     max_exact_z: float = Field(4.0, gt=0, allow_inf_nan=False)
     min_bfmi: float = Field(0.3, ge=0, allow_inf_nan=False)
     on_failure: Literal["block", "warn"] = "block"
 
 
 class Readiness(_Strict):
-    min_rows_directional: int = Field(3, ge=1)
-    min_rows_ready: int = Field(4, ge=1)
+    min_rows_directional: Count = Field(3, ge=1)
+    min_rows_ready: Count = Field(4, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Readiness:
@@ -110,10 +116,12 @@ class PriorSpec(_Strict):
 class Materiality(_Strict):
     """When prior dependence counts as material (SPEC §7 reportability)."""
 
-    mean_shift_sd: float = Field(0.5, gt=0, description="|Δ mean(mu)| in units of the reference fit's sd(mu)")
+    mean_shift_sd: float = Field(0.5, gt=0, allow_inf_nan=False,
+                                 description="|Δ mean(mu)| in units of the reference fit's sd(mu)")
     prob_positive_shift: float = Field(0.10, gt=0, lt=1, description="|Δ P(mu > 0)|")
     prob_positive_crosses_half: bool = Field(True, description="P(mu > 0) on the other side of 0.5")
-    interval_width_change: float = Field(0.25, gt=0, description="|relative change| of interval width")
+    interval_width_change: float = Field(0.25, gt=0, allow_inf_nan=False,
+                                         description="|relative change| of interval width")
 
 
 class Sensitivity(_Strict):
@@ -137,7 +145,8 @@ class Sensitivity(_Strict):
 
 
 class Reporting(_Strict):
-    interval: float = Field(0.95, gt=0.5, lt=1)
+    # at most 0.999: 0.9999999999999999 would be written as interval_level 1 (%.10g)
+    interval: float = Field(0.95, gt=0.5, le=0.999)
 
 
 class Outputs(_Strict):

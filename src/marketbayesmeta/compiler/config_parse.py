@@ -60,6 +60,21 @@ def _construct_mapping(self: _StrictSafeLoader, node: yaml.MappingNode, deep: bo
 _StrictSafeLoader.compose_node = _compose_node  # type: ignore[method-assign]
 _StrictSafeLoader.construct_mapping = _construct_mapping  # type: ignore[method-assign]
 
+# Tags SafeLoader knows but a config never needs: !!binary would reach a text key as bytes and
+# !!set / !!omap / !!pairs as other containers, all silently accepted by the models. Refused.
+_NOT_PLAIN = ("binary", "set", "omap", "pairs")
+
+
+def _refuse_tag(self: _StrictSafeLoader, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not accepted; "
+        "only plain YAML (mappings, lists, "
+        "strings, numbers, booleans) is", node.start_mark)
+
+
+for _tag in _NOT_PLAIN:
+    _StrictSafeLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
+
 
 def parse_yaml(text: str, filename: str) -> Any:
     """Safe-load YAML; syntax errors become a ConfigError with line and column."""
