@@ -32,7 +32,37 @@ def test_compile_prints_summary(examples: Path, capsys: pytest.CaptureFixture[st
     assert _cli("compile", str(examples / "config.yaml")) == 0
     out = capsys.readouterr().out
     assert "geo-2025-01" in out and "triangulate_only" in out and "plan_hash:" in out and "directional" in out
-    assert (examples.parent / "output" / "example_geo_sales_uplift" / "plan.json").exists()
+    # the default target is a file beside the run directory, never inside it (SPEC §2)
+    assert (examples.parent / "output" / "example_geo_sales_uplift.plan.json").is_file()
+    assert not (examples.parent / "output" / "example_geo_sales_uplift").exists()
+    assert "wrote " + str(examples.parent / "output" / "example_geo_sales_uplift.plan.json") in out
+
+
+def test_compile_never_writes_into_a_completed_run(examples: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Recompiling after a run leaves that run verifiable (it used to overwrite its plan.json)."""
+    from marketbayesmeta.audit.manifest import write_manifest
+    from marketbayesmeta.audit.verify import verify_run
+
+    run = examples.parent / "output" / "example_geo_sales_uplift"
+    plan = _compile(examples / "config.yaml", run / "plan.json")  # explicit -o: a stand-in run
+    from marketbayesmeta.plan import load_plan
+
+    plan_hash = load_plan(plan).plan_hash
+    (run / "run_status.json").write_text(json.dumps({"plan_hash": plan_hash}), encoding="utf-8")
+    write_manifest(run, plan_hash)
+    assert verify_run(run).ok
+    before = plan.read_bytes()
+    cfg = yaml.safe_load((examples / "config.yaml").read_text())
+    cfg["priors"]["tau_scale"] = 0.25  # a changed plan
+    (examples / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert _cli("compile", str(examples / "config.yaml"), "-q") == 0  # default target: beside
+    assert (run.parent / "example_geo_sales_uplift.plan.json").is_file()
+    capsys.readouterr()
+    assert _cli("compile", str(examples / "config.yaml"), "-o", str(run), "-q") == 2
+    assert _cli("compile", str(examples / "config.yaml"), "-o", str(run / "plan.json"), "-q") == 2
+    assert "inside a completed run directory" in capsys.readouterr().err
+    assert plan.read_bytes() == before and verify_run(run).ok
 
 
 def test_diff_same_plan_exit_0(examples: Path, tmp_path: Path) -> None:

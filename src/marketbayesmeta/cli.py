@@ -7,12 +7,13 @@ import json
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError, MarketBayesMetaError
+from .display import for_terminal, visible
+from .errors import InputError, MarketBayesMetaError, environment_message
+from .interrupts import Interrupted, handled
 
 EPILOG = """exit codes: 0 success (completed / completed_with_warnings, no difference, verified),
 1 diff found differences or verify found a mismatch, 2 invalid input, 3 run blocked, 4 run failed"""
@@ -26,11 +27,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _out(text: str) -> None:
-    print(text, flush=True)
+    print(for_terminal(text), flush=True)  # user text inside: no escape sequences reach the terminal
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(for_terminal(text), file=sys.stderr, flush=True)
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -52,13 +53,25 @@ def _compile_one(config: str, output: str | None, quiet: bool) -> tuple[Path, ob
     return _write_compiled(plan, output, quiet), plan
 
 
+def default_plan_path(output_directory: str | Path) -> Path:
+    """Where compile writes a plan by default: ``<outputs.directory>.plan.json``, a file beside
+    the run directory (never inside it, where it would change a completed run)."""
+    directory = Path(output_directory)
+    return directory.with_name(directory.name + ".plan.json")
+
+
 def _write_compiled(plan: object, output: str | None, quiet: bool) -> Path:
     from .compiler.summary import render_summary
     from .plan import write_plan
+    from .runtime.rundir import is_run_directory
 
-    target = Path(output) if output else Path(plan.locations.output_directory) / "plan.json"
+    target = Path(output) if output else default_plan_path(plan.locations.output_directory)
     if target.is_dir():
         target = target / "plan.json"
+    if is_run_directory(target.parent):
+        raise InputError(f"{target}: is inside a completed run directory ({target.parent}); writing "
+                         "there would change that run (verify and archive would then fail). "
+                         "Choose a plan path outside it")
     try:
         write_plan(plan, target)
     except OSError as exc:
@@ -98,9 +111,10 @@ def _execute_one(plan_path: str, out: str | None, allow_stale: bool, quiet: bool
 
 def _report_result(result: object) -> None:
     r = result  # RunResult
-    _out(f"{r.status} (exit {r.exit_code}), reportable: {str(r.reportable).lower()} -> {r.run_dir}")
+    _out(f"{r.status} (exit {r.exit_code}), reportable: {str(r.reportable).lower()} -> "
+         f"{visible(r.run_dir)}")
     for reason in r.reasons:
-        _out(f"  - [{reason['code']}] {reason['message']}")
+        _out(f"  - [{reason['code']}] {visible(reason['message'])}")
 
 
 def _parallel(items: Sequence[str], jobs: int, fn: Callable[[str], int]) -> int:
@@ -175,7 +189,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_archive(args: argparse.Namespace) -> int:
     from .audit.archive import archive_run
 
-    path = archive_run(Path(args.run_dir), Path(args.output) if args.output else None)
+    path = archive_run(Path(args.run_dir), Path(args.output) if args.output else None,
+                       force=args.force)
     _out(f"wrote {path}")
     return 0
 
@@ -219,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("compile", help="compile configs into frozen, hashed plan.json files")
     s.add_argument("configs", nargs="+", metavar="CONFIG")
-    s.add_argument("-o", "--output", help="plan file (default <outputs.directory>/plan.json)")
+    s.add_argument("-o", "--output", help="plan file (default <outputs.directory>.plan.json, beside "
+                   "the run directory)")
     s.add_argument("-q", "--quiet", action="store_true", help="print only where the plan went")
     s.add_argument("--jobs", type=int, default=1, help="configs to compile at once")
     s.set_defaults(func=cmd_compile)
@@ -255,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("archive", help="write a deterministic review bundle (.zip or .tar.gz) of a run")
     s.add_argument("run_dir")
     s.add_argument("-o", "--output", help="archive path (.zip, .tar.gz or .tgz; default <run_dir>.tar.gz)")
+    s.add_argument("--force", action="store_true", help="replace an existing archive file")
     s.set_defaults(func=cmd_archive)
 
     s = sub.add_parser("verify", help="re-hash a run directory or archive against its manifest")
@@ -272,44 +289,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class Interrupted(BaseException):
-    """SIGINT/SIGTERM. Not a KeyboardInterrupt: PyMC swallows KeyboardInterrupt while sampling and
-    carries on with truncated chains, which would let an interrupted run complete and look fine."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted(signum)
-
-
 def _dispatch(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
-    previous: dict[int, object] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, _interrupt)
-    try:
-        args = parser.parse_args(argv)
-        return int(args.func(args))
-    except MarketBayesMetaError as exc:
-        _err(exc.render())
-        return exc.exit_code
-    except (KeyboardInterrupt, Interrupted) as exc:
-        _err("interrupted: nothing was replaced; the previous run directory (if any) is untouched")
-        return 128 + getattr(exc, "signum", signal.SIGINT)
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
-        if os.environ.get("MARKETBAYESMETA_DEBUG"):
-            raise
-        _err(f"internal error: {type(exc).__name__}: {exc}\n(set MARKETBAYESMETA_DEBUG=1 for a traceback "
-             "and please report it)")
-        return 4
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+    with handled():
+        try:
+            args = parser.parse_args(argv)
+            return int(args.func(args))
+        except MarketBayesMetaError as exc:
+            _err(exc.render())
+            return exc.exit_code
+        except (KeyboardInterrupt, Interrupted) as exc:
+            completed = getattr(exc, "completed", None)
+            if completed is not None:  # the signal came while the finished run was swapped in
+                _err(f"interrupted: the new run was already complete and is in {visible(completed)}")
+            else:
+                _err("interrupted: nothing was replaced; the previous run directory (if any) is "
+                     "untouched")
+            return 128 + getattr(exc, "signum", signal.SIGINT)
+        except BrokenPipeError:
+            return 0
+        except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
+            message = environment_message(exc)
+            if message is not None:
+                _err(message)
+                return 2
+            if os.environ.get("MARKETBAYESMETA_DEBUG"):
+                raise
+            _err(f"internal error: {type(exc).__name__}: {exc}\n(set MARKETBAYESMETA_DEBUG=1 for a "
+                 "traceback and please report it)")
+            return 4
 
 
 def main(argv: Sequence[str] | None = None) -> int:

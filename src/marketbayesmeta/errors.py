@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass, field
 
 
@@ -78,3 +80,28 @@ class ProblemList:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+
+# OSError numbers that say something about the user's machine or paths, not about our code: what
+# to do about each. Any other OSError is still an internal error (exit 4), as it may be a bug.
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "the disk is full: free some space, or write somewhere else",
+    errno.EDQUOT: "the disk quota is exceeded: free some space, or write somewhere else",
+    errno.EROFS: "the file system is read-only: choose a writable location",
+    errno.EACCES: "permission denied: choose a location you can write to (or fix its permissions)",
+    errno.EPERM: "operation not permitted: choose a location you can write to",
+    errno.ENAMETOOLONG: "a file name is too long: choose a shorter path (outputs.directory, -o or "
+                        "--out)",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or use fewer --jobs",
+    errno.ENFILE: "too many open files on the system: try again later",
+    errno.EFBIG: "a file would exceed the file system's size limit: write somewhere else",
+    errno.ELOOP: "too many levels of symbolic links in a path: check the path",
+}
+
+
+def environment_message(exc: BaseException) -> str | None:
+    """What to tell the user for an OSError caused by their machine or paths (None otherwise)."""
+    if not isinstance(exc, OSError) or exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{os.strerror(exc.errno)} ({ENVIRONMENT_ERRNOS[exc.errno]})"

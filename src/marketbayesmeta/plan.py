@@ -25,6 +25,7 @@ from .canonical import (
     strict_loads,
 )
 from .errors import PlanError
+from .safeio import write_atomic  # issue 16: exclusive temporary file
 
 PLAN_FORMAT = "marketbayesmeta.plan/1"
 UNHASHED_FIELDS = frozenset({"plan_hash", "locations"})
@@ -293,15 +294,9 @@ def write_plan(plan: Plan, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     document = _rebase(plan, _relative, path.parent)._document()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:  # the text of plan_to_text, written as it is made
-            f.writelines(iter_pretty(document))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # e.g. the target is a directory: leave nothing behind
-        raise
-    return path
+    # the text of plan_to_text, written as it is made; the temporary file is created exclusively,
+    # never through a planted symlink, and removed if anything fails (issue 16)
+    return write_atomic(path, iter_pretty(document))
 
 
 def parse_plan(text: str | bytes, filename: str = "plan.json") -> Plan:

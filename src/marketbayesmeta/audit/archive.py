@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import tarfile
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError, MarketBayesMetaError, Problem
+from ..safeio import replacing
 from .manifest import CHUNK, MANIFEST_NAME, read_manifest
 from .verify import verify_run
 
@@ -147,13 +147,14 @@ def _write_zip(fh: BinaryIO, run_dir: Path, items: list[tuple[str, str | None]],
                 raise _refuse_changed(run_dir, rel)
 
 
-def archive_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
+def archive_run(run_dir: str | Path, output: str | Path | None = None, *, force: bool = False) -> Path:
     """Write a review bundle of ``run_dir`` and return its path.
 
     ``output`` ends in ``.zip``, ``.tar.gz`` or ``.tgz`` (default: ``<run_dir>.tar.gz`` next to the
-    run directory) and may not lie inside the run directory. Raises :class:`InputError` (exit 2) for
-    a bad run directory or output name and :class:`ArchiveRefused` (exit 1) when the run directory
-    does not match its manifest.json.
+    run directory) and may not lie inside the run directory. An existing file there is replaced
+    only with ``force`` (a symlink there is replaced itself, never written through). Raises
+    :class:`InputError` (exit 2) for a bad run directory or output name and :class:`ArchiveRefused`
+    (exit 1) when the run directory does not match its manifest.json.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -162,12 +163,15 @@ def archive_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
     root = resolved.name
     out = Path(output) if output is not None else resolved.parent / f"{root}.tar.gz"
     fmt = archive_format(out)
-    out_resolved = out.resolve()
+    out_resolved = out.parent.resolve() / out.name  # the name itself is not followed
     if out_resolved == resolved or resolved in out_resolved.parents:
         raise InputError(f"{out}: the archive cannot be written inside the run directory it "
                          f"bundles ({run_dir}); choose a path outside it")
-    if out_resolved.is_dir():
+    if out_resolved.is_dir() and not out_resolved.is_symlink():
         raise InputError(f"{out}: is a directory; give the archive file name")
+    if (out_resolved.exists() or out_resolved.is_symlink()) and not force:
+        raise InputError(f"{out}: already exists; nothing was written. Pass --force to replace it, "
+                         "or choose another -o")
 
     result = verify_run(run_dir)  # InputError if there is no (valid) manifest.json
     if not result.ok:
@@ -190,15 +194,9 @@ def archive_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
     items = _entries(root, sorted(expected))
 
     out_resolved.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_resolved.with_name(f".{out_resolved.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            if fmt == "zip":
-                _write_zip(fh, resolved, items, expected)
-            else:
-                _write_tar(fh, resolved, items, expected)
-        os.replace(tmp, out_resolved)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replacing(out_resolved) as fh:
+        if fmt == "zip":
+            _write_zip(fh, resolved, items, expected)
+        else:
+            _write_tar(fh, resolved, items, expected)
     return out

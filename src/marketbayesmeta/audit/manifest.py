@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from ..canonical import CanonicalJSONError, pretty_dumps, strict_loads
 from ..errors import InputError
+from ..safeio import write_atomic
 
 MANIFEST_FORMAT = "marketbayesmeta.manifest/1"
 MANIFEST_NAME = "manifest.json"
@@ -115,15 +116,7 @@ def write_manifest(run_dir: Path, plan_hash: str) -> Path:
     """Write ``run_dir/manifest.json`` (atomically) and return its path."""
     run_dir = Path(run_dir)
     manifest = build_manifest(run_dir, plan_hash)
-    target = run_dir / MANIFEST_NAME
-    tmp = run_dir / f".{MANIFEST_NAME}.tmp-{os.getpid()}"
-    try:
-        tmp.write_text(manifest_text(manifest), encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    return write_atomic(run_dir / MANIFEST_NAME, [manifest_text(manifest)])
 
 
 def _entries(files: Iterable[Any], source_name: str) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..display import visible
 from ..plan import Plan
 
 
@@ -10,6 +11,7 @@ def _fmt(x: float | None) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    rows = [[visible(c) for c in r] for r in rows]  # user text: one line, no escape sequences
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
@@ -20,8 +22,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def render_summary(plan: Plan, *, max_rows: int = 200) -> str:
     """Counts, each row's decision/reason/transform, priors, grid, readiness and the hash."""
     counts = {d: sum(r.decision == d for r in plan.rows) for d in ("included", "scenario", "excluded")}
-    lines = [f"plan for {plan.project_name}: {plan.metric} on the {plan.scale} scale, evidence "
-             f"{', '.join(plan.evidence_types)}",
+    lines = [f"plan for {plan.project_name}: {visible(plan.metric)} on the {plan.scale} scale, "
+             f"evidence {visible(', '.join(plan.evidence_types))}",
              f"rows: {len(plan.rows)} ({counts['included']} included, {counts['scenario']} scenario, "
              f"{counts['excluded']} excluded)", ""]
     rows = [[str(r.row), r.study_id, r.decision, r.reason, r.transform.formula, _fmt(r.model_estimate),
@@ -30,7 +32,7 @@ def render_summary(plan: Plan, *, max_rows: int = 200) -> str:
     if len(plan.rows) > max_rows:
         lines.append(f"... {len(plan.rows) - max_rows} more rows in plan.json")
     for d in plan.duplicates:
-        lines.append(f"{d.kind} duplicate: {d.message}")
+        lines.append(f"{d.kind} duplicate: {visible(d.message)}")
     lines += ["", "priors: " + ", ".join(f"{k}={v.value} ({v.provenance})" for k, v in plan.priors.items())]
     lines.append("fits: " + ", ".join(f.name for f in plan.fits))
     lines.append(f"uncertainty sensitivity: {plan.sensitivity.uncertainty_status}")

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..canonical import pretty_dumps
-from ..errors import PlanError
+from ..errors import PlanError, environment_message
+from ..interrupts import raise_if_received
 from ..plan import Plan, load_plan, write_plan
 from . import tables
 from .csvio import write_csv
@@ -62,6 +63,30 @@ def _sha256(path: Path) -> str:
 
     with path.open("rb") as f:
         return hash_stream(f)[0]
+
+
+def missing_sources(plan: Plan) -> list[str]:
+    """Recorded sources (config, tracker) that no longer exist at their recorded location: the
+    staleness check cannot be made (``locations`` are not covered by plan_hash)."""
+    if plan.locations is None:
+        return []
+    return [f"{key} {where}" for key, where in (("config", plan.locations.config),
+                                                ("tracker", plan.locations.tracker))
+            if not Path(where).is_file()]
+
+
+def _recorded_output(plan: Plan, plan_file: Path) -> str:
+    """The plan's recorded output directory, which must lie in the plan file's directory (or be
+    it): ``locations`` are outside plan_hash, so an edited one must not send a run elsewhere."""
+    if plan.locations is None:
+        raise PlanError("the plan records no output directory; pass --out DIR")
+    out = Path(plan.locations.output_directory).resolve()
+    home = plan_file.resolve().parent
+    if out != home and home not in out.parents:
+        raise PlanError(f"{plan_file}: the plan's recorded output directory {out} lies outside the "
+                        f"plan's own directory ({home}); locations are not covered by plan_hash, so "
+                        f"execute writes there only when asked: pass --out {out}")
+    return str(out)
 
 
 def stale_sources(plan: Plan) -> list[str]:
@@ -273,8 +298,10 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
     the staging directory.
     """
     source = "the plan"
+    plan_file: Path | None = None
     if not isinstance(plan, Plan):
         source = str(plan)
+        plan_file = Path(plan)
         plan = load_plan(plan)
     elif plan.plan_hash != plan.compute_hash():
         raise PlanError("the plan's content does not match its plan_hash: it was changed after compile")
@@ -285,11 +312,16 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
     if out_dir is None:
         if plan.locations is None:
             raise PlanError("the plan records no output directory; pass --out DIR")
-        out_dir = plan.locations.output_directory
+        out_dir = (plan.locations.output_directory if plan_file is None
+                   else _recorded_output(plan, plan_file))
     started = _now()
     book = StatusBook()
     if stale:
         book.add("stale_plan", "run with --allow-stale although " + "; ".join(stale) + " changed since compile")
+    missing = missing_sources(plan)
+    if missing:
+        book.add("source_missing", "; ".join(missing) + " recorded in the plan no longer exist(s) "
+                 "there: whether the plan is stale cannot be checked")
     progress = _Progress(quiet, len(plan.fits))
     with RunDirectory(Path(out_dir)) as rd:
         staging = rd.start()
@@ -309,9 +341,13 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
             results = sample_fits(plan, lambda i, r: progress.fit(i, r.fit.name, r.seconds, r.note()),
                                   jobs=jobs, fail_fit=fail_fit, close_fds=rd.held_fds(), say=progress.say,
                                   progressbar=not quiet and jobs == 1 and sys.stderr.isatty())
+            raise_if_received()  # a signal PyMC or a worker pool swallowed
             try:
                 headline = _write_results(plan, results, book, staging)
             except Exception as exc:  # noqa: BLE001 - recorded as a failed run, artefacts so far kept
+                raise_if_received()
+                if environment_message(exc) is not None:
+                    raise  # disk full, permissions, ...: the user's to fix (exit 2), not a failed run
                 book.add("artefact_failed", f"writing the results failed: {type(exc).__name__}: {exc}")
         def status_doc(finished: str | None) -> dict[str, Any]:
             return {
@@ -337,13 +373,20 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
 
 
 def _reports(staging: Path, progress: _Progress) -> list[str]:
-    """Markdown, notebook and HTML reports; returns warnings (a report failure does not fail the run)."""
+    """Markdown, notebook and HTML reports; returns warnings (a report failure does not fail the run).
+
+    An interrupt is never a report failure: Interrupted (a BaseException) is not caught here, and
+    a signal whose exception a library swallowed or replaced (nbclient's asyncio loop) is raised
+    again from its record (issue 16).
+    """
     t0 = time.perf_counter()
     try:
         from .report import write_reports
 
         warnings = write_reports(staging, quiet=True)
     except Exception as exc:  # noqa: BLE001 - the run's numbers stand without the report
+        raise_if_received()
         warnings = [f"report generation failed: {type(exc).__name__}: {exc}"]
+    raise_if_received()
     progress.say(f"report … {time.perf_counter() - t0:.1f} s")
     return warnings

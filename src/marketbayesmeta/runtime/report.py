@@ -26,8 +26,8 @@ import json
 import math
 import os
 import re
+import signal
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +37,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
+
+from ..interrupts import Interrupted, stopping  # issue 16: interrupts during the notebook
+from ..safeio import private_tempdir  # issue 16: no kernel temp dir left by a killed run
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NOTEBOOK_TEMPLATE = "report_notebook.py"
@@ -1431,6 +1434,15 @@ def _kernel_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def _kill_kernel(km: Any) -> None:
+    prov = getattr(km, "provisioner", None)
+    pgid, pid = getattr(prov, "pgid", None), getattr(prov, "pid", None)
+    if pgid:
+        os.killpg(pgid, signal.SIGKILL)
+    elif pid:
+        os.kill(pid, signal.SIGKILL)
+
+
 def execute_notebook(nb: Any, run_dir: Path, *, timeout: int = 300, quiet: bool = True) -> list[str]:
     """Execute ``nb`` in place with its working directory at ``run_dir``, on this interpreter.
 
@@ -1444,8 +1456,9 @@ def execute_notebook(nb: Any, run_dir: Path, *, timeout: int = 300, quiet: bool 
     from nbclient import NotebookClient
 
     out: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="mbm-report-kernel-") as tmpname:
-        tmp = Path(tmpname)
+    # issue 16: a private temp dir whose stale copies (killed runs) are removed; an interrupt kills
+    # the kernel (nbclient's loop would lose the exception) and ends in Interrupted.
+    with private_tempdir("mbm-report-kernel-") as tmp:
         kdir = tmp / "kernels" / KERNEL_NAME
         kdir.mkdir(parents=True)
         (kdir / "kernel.json").write_text(json.dumps({
@@ -1470,10 +1483,13 @@ def execute_notebook(nb: Any, run_dir: Path, *, timeout: int = 300, quiet: bool 
             import subprocess
 
             kwargs.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client.execute(**kwargs)
+        with stopping(lambda: _kill_kernel(km)):
+            client.execute(**kwargs)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     for i, cell in enumerate(nb.cells):
         for o in cell.get("outputs", []):
+            if o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt":
+                raise Interrupted(signal.SIGINT)  # the kernel was interrupted: so is the run
             if o.get("output_type") == "error":
                 out.append(f"report notebook execution failed: cell {i} raised {o.get('ename')}: {o.get('evalue')}")
             meta = (o.get("metadata") or {}).get(_META_KEY) or {}
