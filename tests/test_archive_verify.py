@@ -265,8 +265,12 @@ def test_archive_is_deterministic(run_dir: Path, tmp_path: Path, ext: str) -> No
         if p.is_file():
             p.chmod(0o600)
     assert archive_run(run_dir, tmp_path / f"three{ext}").read_bytes() == first
-    # re-archiving over an existing output
-    assert archive_run(run_dir, tmp_path / f"one{ext}").read_bytes() == first
+    # an existing output is replaced only with force (archive --force)
+    (tmp_path / f"one{ext}").write_bytes(b"an older bundle")
+    with pytest.raises(InputError, match="already exists.*--force"):
+        archive_run(run_dir, tmp_path / f"one{ext}")
+    assert (tmp_path / f"one{ext}").read_bytes() == b"an older bundle"
+    assert archive_run(run_dir, tmp_path / f"one{ext}", force=True).read_bytes() == first
 
 
 def test_zip_members_are_normalised(run_dir: Path, tmp_path: Path) -> None:

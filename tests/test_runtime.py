@@ -16,6 +16,7 @@ from helpers import EXAMPLES, four_rows, row, write_project
 from marketbayesmeta.api import compile_config, execute_plan
 from marketbayesmeta.audit.verify import verify_run
 from marketbayesmeta.cli import _dispatch, build_parser
+from marketbayesmeta.errors import PlanError
 from marketbayesmeta.plan import write_plan
 
 pytestmark = pytest.mark.slow
@@ -237,8 +238,13 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path: Path) -> None:
     assert (foreign / "thesis.txt").read_text() == "precious"
 
 
-def test_plan_written_elsewhere_still_finds_default_output(tmp_path: Path) -> None:
+def test_plan_written_elsewhere_needs_an_explicit_out(tmp_path: Path) -> None:
+    """locations are outside plan_hash: without --out, a plan runs only into its own directory
+    tree (README "Decisions"); its recorded output directory is named in the refusal."""
     plan = compile_config(_small(tmp_path))
     path = write_plan(plan, tmp_path / "plans" / "p.json")
-    result = execute_plan(path, quiet=True, report=False)
+    with pytest.raises(PlanError, match=r"outside the plan's own directory.*--out .*out"):
+        execute_plan(path, quiet=True, report=False)
+    assert not (tmp_path / "out").exists()
+    result = execute_plan(path, tmp_path / "out", quiet=True, report=False)
     assert result.run_dir == (tmp_path / "out").resolve()

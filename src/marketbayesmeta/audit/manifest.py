@@ -27,6 +27,9 @@ from ..safeio import write_atomic
 MANIFEST_FORMAT = "marketbayesmeta.manifest/1"
 MANIFEST_NAME = "manifest.json"
 CHUNK = 1 << 20
+# The largest manifest.json / run_status.json of a run (a few KiB in practice), and the largest
+# plan.json whose content verify parses (JSON takes up to ~25x its size in memory).
+MAX_METADATA_BYTES = 4 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -28,7 +28,7 @@ import stat
 import time
 from pathlib import Path
 
-from ..audit.manifest import MANIFEST_NAME, read_manifest
+from ..audit.manifest import MANIFEST_NAME, MAX_METADATA_BYTES, read_manifest
 from ..errors import InputError, LockError
 from ..interrupts import Interrupted, deferred
 from ..safeio import open_lock
@@ -48,7 +48,6 @@ POOL_FILES = (RUN_FILES - {"manifest.json", "portfolio.csv", "portfolio_report.h
 POOLS_DIR = "pools"
 _POOL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _PLAN_HASH = re.compile(r"^[0-9a-f]{64}$")
-MANIFEST_MAX_BYTES = 16 << 20
 _SHOWN = 8  # foreign entries named in a refusal
 
 
@@ -92,7 +91,7 @@ def _manifest_problem(target: Path) -> str | None:
         return "no manifest.json"
     if not stat.S_ISREG(st.st_mode):
         return "manifest.json is not a regular file"
-    if st.st_size > MANIFEST_MAX_BYTES:
+    if st.st_size > MAX_METADATA_BYTES:
         return "manifest.json is too large to be a run's manifest"
     try:
         manifest = read_manifest(path.read_bytes(), str(path))
