@@ -5,13 +5,15 @@ The CLI installs :func:`on_signal` for SIGINT and SIGTERM (:func:`handled`). It 
 :class:`Interrupted` in the main thread *and* records the signal, because some libraries catch or
 replace exceptions raised inside their loops (PyMC's sampler swallows KeyboardInterrupt; nbclient's
 asyncio loop turned the exception into an AssertionError and carried on). Code that calls such a
-library checks :func:`raise_if_received` afterwards, or waits in it under :func:`stopping`.
+library checks :func:`raise_if_received` afterwards, or waits in it under :func:`stopping` (on a
+:class:`SignalFreeLoop` if the library runs an asyncio loop).
 :func:`deferred` holds signals back for a few system calls that must not be cut in half (the swap
 of the run directory).
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -131,3 +133,16 @@ def stopping(stop: Callable[[], None]) -> Iterator[None]:
             signal.signal(s, h)
     if pending:
         raise Interrupted(pending[0])
+
+
+class SignalFreeLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop on which libraries cannot install signal handlers. nbclient installs loop
+    handlers for SIGINT and SIGTERM that only shut its kernel down: the signal is then lost (the
+    run carried on and completed with an empty report). Run such code on this loop, under
+    :func:`stopping`, and the signals stay with us."""
+
+    def add_signal_handler(self, sig: int, callback: Any, *args: Any) -> None:
+        raise RuntimeError("SIGINT and SIGTERM are handled by marketbayesmeta")
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        return False

@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..interrupts import Interrupted, stopping  # issue 16: interrupts during the notebook
+from ..interrupts import Interrupted, SignalFreeLoop, stopping  # issue 16: notebook interrupts
 from ..safeio import private_tempdir  # issue 16: no kernel temp dir left by a killed run
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -1452,7 +1452,7 @@ def execute_notebook(nb: Any, run_dir: Path, *, timeout: int = 300, quiet: bool 
     import logging
 
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager  # awaitable polls: an interrupt is seen
     from nbclient import NotebookClient
 
     out: list[str] = []
@@ -1466,7 +1466,7 @@ def execute_notebook(nb: Any, run_dir: Path, *, timeout: int = 300, quiet: bool 
             "display_name": "marketbayesmeta report (this interpreter)", "language": "python",
         }), encoding="utf-8")
         ksm = KernelSpecManager(kernel_dirs=[str(tmp / "kernels")], ensure_native_kernel=False)
-        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+        km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
         km.connection_file = str(tmp / "connection.json")
         if os.name == "posix":  # unix sockets in the private temp dir: no TCP port is opened
             km.transport = "ipc"
@@ -1483,8 +1483,12 @@ def execute_notebook(nb: Any, run_dir: Path, *, timeout: int = 300, quiet: bool 
             import subprocess
 
             kwargs.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with stopping(lambda: _kill_kernel(km)):
-            client.execute(**kwargs)
+        loop = SignalFreeLoop()  # nbclient's own loop handlers would swallow the signal
+        try:
+            with stopping(lambda: _kill_kernel(km)):
+                loop.run_until_complete(client.async_execute(**kwargs))
+        finally:
+            loop.close()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     for i, cell in enumerate(nb.cells):
         for o in cell.get("outputs", []):
