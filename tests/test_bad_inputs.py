@@ -33,7 +33,7 @@ def _load(case: str) -> dict:
 
 
 def test_corpus_is_complete():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 143  # 113 before issue 16, which added at least 30
     commands = {_load(c)["command"] for c in CASES}
     assert {"check-config", "compile", "execute", "run"} <= commands
 
@@ -62,6 +62,11 @@ def _touch_tracker(path: Path) -> None:
     tracker.write_bytes(tracker.read_bytes() + b"\n")  # same rows, different sha256
 
 
+def _escape_output(path: Path) -> None:
+    """Edit the unhashed locations.output_directory to a place outside the plan's directory."""
+    _edit_json(path, lambda d: d["locations"].update(output_directory="../elsewhere"))
+
+
 PLAN_MUTATIONS = {
     "none": lambda p: None,
     "truncate": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
@@ -75,6 +80,7 @@ PLAN_MUTATIONS = {
     "drop_field": lambda p: _edit_json(p, lambda d: d.pop("sampler")),
     "stale_tracker": _touch_tracker,
     "delete": lambda p: p.unlink(),
+    "escape_output": _escape_output,
 }
 
 
@@ -95,9 +101,24 @@ def snapshot(root: Path) -> dict[str, str]:
             out[rel] = "link:" + os.readlink(p)
         elif p.is_dir():
             out[rel] = "dir"
+        elif p.is_fifo():
+            out[rel] = "fifo"
         else:
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+            with p.open("rb") as fh:
+                out[rel] = hashlib.file_digest(fh, "sha256").hexdigest()
     return out
+
+
+def _special_files(case_dir: Path, expect: dict) -> None:
+    """What git cannot hold: named pipes, symbolic links, large sparse files."""
+    for rel in expect.get("fifos", []):
+        os.mkfifo(case_dir / rel)
+    for rel, target in expect.get("symlinks", {}).items():
+        (case_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (case_dir / rel).symlink_to(target)
+    for rel, size in expect.get("sparse", {}).items():
+        with (case_dir / rel).open("wb") as fh:
+            fh.truncate(size)
 
 
 def _run_in_process(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -126,6 +147,7 @@ def test_bad_input(case, tmp_path_factory, capsys, monkeypatch):
     case_dir = tmp_path / "case"
     shutil.copytree(BAD / case, case_dir)
     (case_dir / "expect.json").unlink()
+    _special_files(case_dir, expect)
     if "plan" in expect:
         _prepare_plan(case_dir, expect["plan"]["mutate"])
     readonly = [case_dir / rel for rel in expect.get("readonly", [])]

@@ -37,7 +37,13 @@ def _read_bytes(path: Path, what: str, error: type[InputError]) -> bytes:
         raise error(f"{path}: is a directory, expected the {what} file") from None
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
-    mode = os.fstat(fd).st_mode
+    st = os.fstat(fd)
+    mode = st.st_mode
+    too_large = (f"{path}: the {what} file is larger than {limit >> 20} MiB, the limit for a {what}; "
+                 "split it, or drop the rows and columns the analysis does not use")
+    if stat.S_ISREG(mode) and st.st_size > limit:
+        os.close(fd)
+        raise error(too_large)
     if not stat.S_ISREG(mode):
         os.close(fd)
         if stat.S_ISDIR(mode):
@@ -49,9 +55,8 @@ def _read_bytes(path: Path, what: str, error: type[InputError]) -> bytes:
             data = fh.read(limit + 1)
         except OSError as exc:
             raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
-    if len(data) > limit:
-        raise error(f"{path}: the {what} file is larger than {limit >> 20} MiB, the limit for a "
-                    f"{what}; split it, or drop the rows and columns the analysis does not use")
+    if len(data) > limit:  # it grew while being read
+        raise error(too_large)
     return data
 
 

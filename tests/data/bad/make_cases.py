@@ -12,6 +12,9 @@ templates in ``_template/``, one of them mutated) and an ``expect.json``:
                     tests/test_bad_inputs.py)
 ``readonly``        paths (relative to the case) to chmod 0555 first; skipped when run as root
 ``subprocess``      run as ``python -m marketbayesmeta`` instead of in-process
+``fifos``           paths to create as named pipes (git cannot hold them)
+``symlinks``        {path: target} symbolic links to create
+``sparse``          {path: size} files of that size made of a hole (too large to keep in git)
 
 The test copies the case to a temporary directory, runs the command, and checks the exit code,
 the fragments, that no traceback was printed and that nothing was written.
@@ -20,6 +23,7 @@ the fragments, that no traceback was printed and that nothing was written.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -415,6 +419,157 @@ case("args_jobs_not_a_number", ["execute", "{case}/plan.json", "--jobs", "many"]
 case("args_compile_o_with_two_configs",
      ["compile", "{case}/config.yaml", "{case}/config.yaml", "-o", "{case}/p.json"],
      ["-o/--output takes one config"], description="-o with several configs")
+
+
+# -- issue 16: valid-looking numbers that compile or the fit could not use -------------------------
+
+value_case("ci_level_almost_100", 2, "ci_level", "99.99999999999999", ["finite normal quantile"],
+           "ci_level so close to 100 that its normal quantile is infinite (was: internal error)")
+value_case("ci_level_1e_minus_17", 2, "ci_level", "1e-17", ["finite normal quantile"],
+           "ci_level so close to 0 that its normal quantile is 0 (was: internal error)")
+value_case("ci_level_percent_0", 2, "ci_level", "0%", ["not a valid confidence level", "90%"],
+           "ci_level 0% (a percent sign is accepted, 0 still is not)")
+value_case("ci_level_percent_100", 8, "ci_level", "100 %", ["not a valid confidence level"],
+           "ci_level 100 % (a percent sign is accepted, 100 still is not)")
+value_case("ci_level_double_percent", 2, "ci_level", "90%%", ["not a finite number"],
+           "ci_level with two percent signs")
+value_case("ratio_1e_minus_310_se", 3, "standard_error", "0.5", ["model-scale standard error",
+           "usable range"], "ratio 1e-310 with an SE: the delta-method SE overflows (was: "
+           "internal error)", estimate="1e-310")
+value_case("ratio_1e_minus_310_se_1e308", 3, "standard_error", "1e308",
+           ["model-scale standard error", "inf"], "ratio 1e-310 with an SE of 1e308",
+           estimate="1e-310")
+value_case("ci_plus_minus_1e308", 5, "ci_lower", "-1e308", ["confidence interval gives",
+           "usable range"], "a CI of +-1e308 on the log scale: infinite model SE (was: internal "
+           "error)", unit="log_relative", estimate="0", ci_upper="1e308", ci_level="95",
+           standard_error="")
+value_case("se_1e_minus_308", 3, "standard_error", "1e-308", ["usable range"],
+           "SE 1e-308: a model SE whose square is 0 (was: IndexError in the fit)")
+value_case("relative_percent_1e300_se_1e_minus_300", 11, "standard_error", "1e-300",
+           ["model-scale standard error of 0", "usable range"],
+           "relative_percent 1e300 with SE 1e-300: model SE 0 (was: internal error)",
+           estimate="1e300")
+value_case("percentage_point_1e300", 7, "estimate", "1e300", ["on the model scale",
+           "usable range"], "a percentage-point estimate of 1e300")
+tracker_case("model_se_compile", set_cells(3, estimate="1e-310", standard_error="0.5"),
+             ["row 3", "column 'standard_error'", "usable range"], command="compile",
+             description="compile refuses what check-config refuses (same rule, no plan written)")
+tracker_case("model_se_run", set_cells(11, estimate="1e300", standard_error="1e-300"),
+             ["row 11", "column 'standard_error'", "usable range"], command="run",
+             description="run refuses a row with an unusable model SE before writing anything")
+
+
+# -- issue 16: config values that were accepted and broke later ------------------------------------
+
+config_case("config_chains_true", replace("chains: 2", "chains: true"),
+            ["'sampler.chains'", "True", "a whole number"],
+            description="sampler.chains: true was read as 1 chain")
+config_case("config_draws_whole_float", replace("draws: 100", "draws: 100.0"),
+            ["'sampler.draws'", "a whole number"], description="a count written as 100.0")
+config_case("config_seed_false", replace("random_seed: 7", "random_seed: false"),
+            ["'sampler.random_seed'", "a whole number"], description="random_seed: false")
+config_case("config_readiness_true", replace("min_rows_ready: 4", "min_rows_ready: true"),
+            ["'readiness.min_rows_ready'", "a whole number"], description="min_rows_ready: true")
+config_case("config_binary_tag", replace('notes: "', 'notes: !!binary aGVsbG8=\n  x: "'),
+            ["!!binary", "only plain YAML"], description="!!binary YAML was read as text")
+config_case("config_set_tag", replace("evidence_types: [geo_test]",
+                                      "evidence_types: !!set {geo_test}"),
+            ["!!set", "only plain YAML"], description="!!set YAML")
+config_case("config_materiality_inf", replace("  uncertainty: false\n",
+                                              "  uncertainty: false\n  materiality: "
+                                              "{mean_shift_sd: .inf}\n"),
+            ["'sensitivity.materiality.mean_shift_sd'", "finite"],
+            description="an infinite materiality threshold (was: internal error)")
+config_case("config_interval_almost_1", replace("interval: 0.95", "interval: 0.9999999999999999"),
+            ["'reporting.interval'", "0.999"],
+            description="an interval written as 1 in interval_level (broke the forest plot)")
+config_case("config_scenario_tiny", CONFIG + "uncertainty: {scenarios: {low: 1.0e-300}}\n",
+            ["'uncertainty.scenarios.low'", "1e-06"],
+            description="a scenario SE whose square is 0")
+config_case("config_scenario_inf", CONFIG + "uncertainty: {scenarios: {high: .inf}}\n",
+            ["'uncertainty.scenarios.high'"], description="an infinite scenario SE")
+
+
+# -- issue 16: files that are not regular files, or too large --------------------------------------
+
+check("tracker_fifo", ["pipe.csv", "not a regular file"],
+      config=replace("tracker: tracker.csv", "tracker: pipe.csv"), fifos=["pipe.csv"],
+      description="data.tracker is a named pipe (check-config used to wait for a writer)")
+check("tracker_dev_zero", ["/dev/zero", "not a regular file"],
+      config=replace("tracker: tracker.csv", "tracker: /dev/zero"),
+      description="data.tracker is /dev/zero (read until memory ran out)")
+case("config_dev_zero", ["check-config", "/dev/zero"], ["/dev/zero", "not a regular file"],
+     description="the config is /dev/zero")
+case("config_fifo", ["compile", "{case}/pipe.yaml"], ["pipe.yaml", "not a regular file"],
+     fifos=["pipe.yaml"], description="the config is a named pipe")
+check("tracker_too_large", ["big.csv", "larger than 256 MiB"],
+      config=replace("tracker: tracker.csv", "tracker: big.csv"), sparse={"big.csv": (256 << 20) + 1},
+      description="a tracker above the documented size limit")
+case("config_too_large", ["check-config", "{case}/big.yaml"], ["big.yaml", "larger than 1 MiB"],
+     sparse={"big.yaml": (1 << 20) + 1}, description="a config above the documented size limit")
+
+
+# -- issue 16: directories that are not ours ------------------------------------------------------
+
+_WEBAPP = {"webapp/manifest.json": '{"name": "shop", "start_url": "/", "icons": []}\n',
+           "webapp/src/index.js": "console.log('app')\n"}
+execute_case("execute_out_webapp_with_manifest", "none",
+             ["webapp", "not a marketbayesmeta run directory", "src/", "manifest.json"],
+             argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/webapp"], files=_WEBAPP,
+             description="--out a web app holding a manifest.json (was deleted whole)")
+case("run_output_dot_with_manifest", ["run", "{case}/config.yaml", "-q"],
+     ["not a marketbayesmeta run directory", "config.yaml", "tracker.csv"],
+     config=replace("directory: out", 'directory: "."'),
+     files={"manifest.json": '{"name": "vscode-extension", "version": "1.2.3"}\n'},
+     description="outputs.directory '.' in a project with a manifest.json (deleted the config "
+                 "and the tracker)")
+execute_case("execute_out_only_plan_json", "none", ["old", "not a marketbayesmeta run directory",
+             "no manifest.json"], argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/old"],
+             files={"old/plan.json": "{}\n"},
+             description="--out a directory holding only a plan.json (no run: not replaced)")
+_OURS = json.dumps({"format": "marketbayesmeta.manifest/1", "plan_hash": "ab" * 32, "files": []})
+execute_case("execute_out_run_with_foreign_file", "none", ["prev", "notes.txt"],
+             argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/prev"],
+             files={"prev/manifest.json": _OURS, "prev/run_status.json": "{}\n",
+                    "prev/notes.txt": "my notes on this run\n"},
+             description="a run directory with a file the user added: not replaced")
+execute_case("execute_out_run_with_foreign_pool_file", "none", ["prev", "pools/a/extra.txt"],
+             argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/prev"],
+             files={"prev/manifest.json": _OURS, "prev/pools/a/pool.json": "{}\n",
+                    "prev/pools/a/extra.txt": "x\n"},
+             description="a portfolio run with a foreign file in a pool directory")
+execute_case("execute_out_manifest_other_format", "none", ["prev", "not a marketbayesmeta manifest"],
+             argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/prev"],
+             files={"prev/manifest.json": _OURS.replace("manifest/1", "manifest/9"),
+                    "prev/run_status.json": "{}\n"},
+             description="a manifest.json of another format")
+execute_case("execute_out_run_with_symlink", "none", ["prev", "report.html", "symbolic link"],
+             argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/prev"],
+             files={"prev/manifest.json": _OURS, "outside.txt": "not ours\n"},
+             symlinks={"prev/report.html": "../outside.txt"},
+             description="a run directory holding a symbolic link (runs never write one)")
+execute_case("execute_lock_is_symlink", "none", ["lock file is a symbolic link"],
+             argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/out"],
+             files={"victim.txt": "must not be emptied\n"}, symlinks={".out.lock": "victim.txt"},
+             description="a planted symlink at the lock file (its target was truncated)")
+execute_case("plan_output_escapes", "escape_output", ["outside the plan's own directory", "--out"],
+             description="locations.output_directory edited to point outside the plan's directory")
+_RUN_FILES = {"prev/readiness.csv": "pool\n"}
+_RUN_MANIFEST = json.dumps({"format": "marketbayesmeta.manifest/1", "plan_hash": "ab" * 32, "files": [
+    {"path": "readiness.csv", "sha256": hashlib.sha256(b"pool\n").hexdigest(), "size": 5}]})
+case("compile_into_a_run_directory", ["compile", "{case}/config.yaml", "-o", "{case}/prev"],
+     ["inside a completed run directory"],
+     files={**_RUN_FILES, "prev/manifest.json": _RUN_MANIFEST},
+     description="compile -o into a completed run: the run would then fail verify and archive")
+case("archive_exists", ["archive", "{case}/prev", "-o", "{case}/bundle.zip"],
+     ["bundle.zip", "already exists", "--force"],
+     files={**_RUN_FILES, "prev/manifest.json": _RUN_MANIFEST, "bundle.zip": "an older bundle\n"},
+     description="archive -o an existing file without --force (was overwritten silently)")
+case("compile_name_too_long", ["compile", "{case}/config.yaml", "-o", "{case}/" + "p" * 260 + ".json"],
+     ["too long", "shorter path"], description="a 260-character plan file name (was: internal error)")
+case("run_name_too_long", ["run", "{case}/config.yaml", "-q"], ["too long", "shorter path"],
+     config=replace("directory: out", "directory: " + "o" * 260),
+     description="outputs.directory with a 260-character name (was: internal error)")
 
 
 def main() -> None:
