@@ -334,3 +334,38 @@ def test_private_tempdir_is_removed_even_when_interrupted(tmp_path: Path, monkey
         assert d.parent == tmp_path and oct(d.stat().st_mode & 0o777) == "0o700"
         raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+# -- locations are outside plan_hash ----------------------------------------------------------------
+
+def test_a_missing_recorded_source_is_a_reason_and_not_reportable(tmp_path: Path) -> None:
+    from marketbayesmeta.runtime.status import StatusBook
+
+    plan = compile_config(write_project(tmp_path, [row("s1", 2.0)]))
+    path = write_plan(plan, tmp_path / "out.plan.json")
+    (tmp_path / "tracker.csv").unlink()
+    result = execute_plan(path, quiet=True, report=False)
+    reasons = {r["code"]: r["message"] for r in result.reasons}
+    assert "source_missing" in reasons and str(tmp_path / "tracker.csv") in reasons["source_missing"]
+    assert str(tmp_path / "config.yaml") not in reasons["source_missing"]  # still there
+    status = json.loads((result.run_dir / "run_status.json").read_text())
+    assert "source_missing" in {r["code"] for r in status["reasons"]}
+    book = StatusBook()
+    book.add("source_missing", "tracker gone")
+    assert book.status == "completed_with_warnings" and book.reportable is False
+
+
+def test_an_edited_output_location_needs_an_explicit_out(tmp_path: Path) -> None:
+    from marketbayesmeta.errors import PlanError
+
+    plan = compile_config(write_project(tmp_path / "project", [row("s1", 2.0)]))
+    path = write_plan(plan, tmp_path / "project" / "out.plan.json")
+    doc = json.loads(path.read_text())
+    assert doc["locations"]["output_directory"] == "out"  # beside the plan, as compiled
+    doc["locations"]["output_directory"] = "../../victim"  # not covered by plan_hash
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanError, match="outside the plan's own directory"):
+        execute_plan(path, quiet=True, report=False)
+    assert not (tmp_path.parent / "victim").exists()
+    result = execute_plan(path, tmp_path / "chosen", quiet=True, report=False)
+    assert result.run_dir == (tmp_path / "chosen").resolve()

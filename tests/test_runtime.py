@@ -248,3 +248,18 @@ def test_plan_written_elsewhere_needs_an_explicit_out(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
     result = execute_plan(path, tmp_path / "out", quiet=True, report=False)
     assert result.run_dir == (tmp_path / "out").resolve()
+
+
+def test_quiet_run_at_the_widest_interval_prints_nothing_on_stderr(tmp_path: Path) -> None:
+    """-q means nothing on stderr: no numpy RuntimeWarning either (issue 16), at the widest
+    interval the config allows (0.999; 0.9999999999999999 is refused)."""
+    import subprocess
+    import sys
+
+    cfg = _small(tmp_path, reporting={"interval": 0.999}, sensitivity={"prior": True})
+    proc = subprocess.run([sys.executable, "-m", "marketbayesmeta", "run", str(cfg), "-q"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 4), proc.stdout + proc.stderr
+    assert proc.stderr == "", proc.stderr
+    summary = _csv(tmp_path / "out" / "pooled_summary.csv")
+    assert {r["interval_level"] for r in summary} == {"0.999"}

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import InputError, MarketBayesMetaError, Problem
+from ..errors import ENVIRONMENT_ERRNOS, InputError, MarketBayesMetaError, Problem
 from ..safeio import replacing
 from .manifest import CHUNK, MANIFEST_NAME, read_manifest
 from .verify import verify_run
@@ -193,10 +193,18 @@ def archive_run(run_dir: str | Path, output: str | Path | None = None, *, force:
     expected[MANIFEST_NAME] = (hashlib.sha256(manifest_bytes).hexdigest(), len(manifest_bytes))
     items = _entries(root, sorted(expected))
 
-    out_resolved.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(out_resolved) as fh:
-        if fmt == "zip":
-            _write_zip(fh, resolved, items, expected)
-        else:
-            _write_tar(fh, resolved, items, expected)
+    try:
+        out_resolved.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(out_resolved) as fh:
+            if fmt == "zip":
+                _write_zip(fh, resolved, items, expected)
+            else:
+                _write_tar(fh, resolved, items, expected)
+    except OSError as exc:  # a read-only or full disk, a missing folder: the user's to fix
+        reading = exc.filename is not None and Path(str(exc.filename)).is_relative_to(resolved)
+        if reading:
+            raise InputError(f"{exc.filename}: cannot read this file of the run directory "
+                             f"({exc.strerror})") from None
+        advice = ENVIRONMENT_ERRNOS.get(exc.errno or 0, "choose a writable location with -o")
+        raise InputError(f"{out}: cannot write the archive ({exc.strerror}: {advice})") from None
     return out
