@@ -29,6 +29,7 @@ from marketbayesmeta.api import compile_config, execute_plan
 from marketbayesmeta.audit.verify import verify_run
 from marketbayesmeta.plan import load_plan, write_plan
 from marketbayesmeta.runtime.report import build_notebook
+from test_interrupts import _config, _wait_for  # the same short plan and wait
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TIMEOUT = 240
@@ -109,16 +110,6 @@ main(sys.argv[3:])
 """
 
 
-def _config(draws: int) -> dict:
-    config = yaml.safe_load((EXAMPLES / "config.yaml").read_text(encoding="utf-8"))
-    config["data"]["tracker"] = "tracker.csv"
-    config["outputs"]["directory"] = "run"
-    config["sampler"].update(chains=2, draws=draws, tune=200)
-    config["sensitivity"] = {"prior": False, "uncertainty": False}
-    config["diagnostics"] = {"on_failure": "warn"}
-    return config
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """A project with a completed previous run ("old") and a new plan ("new") for the same run
@@ -161,15 +152,7 @@ def interrupt_at(tmp_path: Path, template: Path, point: str, signum: int, *,
     proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, point, str(marker), *argv], cwd=root,
                             env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=group)
-    deadline = time.monotonic() + TIMEOUT
-    while not marker.exists():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"{point}: the run ended before the point (exit {proc.returncode})\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"{point}: never reached")
-        time.sleep(0.05)
+    _wait_for(proc, marker)
     time.sleep(0.3)  # inside the point
     if group:
         os.killpg(proc.pid, signum)

@@ -5,7 +5,6 @@ the runs that do go through are blocked plans (no sampling)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import string
@@ -23,6 +22,7 @@ from marketbayesmeta.errors import InputError, LockError
 from marketbayesmeta.plan import write_plan
 from marketbayesmeta.runtime.rundir import POOL_FILES, RUN_FILES, RunDirectory, foreign_entries
 from marketbayesmeta.safeio import private_tempdir, remove_stale_tempdirs, write_atomic
+from test_bad_inputs import snapshot
 
 PLAN_HASH = "ab" * 32
 
@@ -32,20 +32,6 @@ def blocked_plan(tmp_path_factory: pytest.TempPathFactory):
     """A plan that is blocked (one row): execute writes its artefacts without sampling."""
     root = tmp_path_factory.mktemp("blocked")
     return compile_config(write_project(root, [row("s1", 2.0)]))
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every path under ``root`` with its content hash, link target or kind."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_symlink():
-            out[rel] = "link:" + os.readlink(p)
-        elif p.is_dir():
-            out[rel] = "dir"
-        else:
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def make_run(path: Path, files: dict[str, bytes] | None = None, plan_hash: str = PLAN_HASH) -> Path:
