@@ -339,7 +339,7 @@ def test_small_k_runs_in_milliseconds():
         ([1.0], [1.0], {"mu_sd": np.inf}),
         ([1.0], [1.0], {"tau_scale": -1.0}),
         ([1.0], [1.0], {"mu_mean": np.nan}),
-        ([1.0], [1.0], {"tau_family": "exponential"}),
+        ([1.0], [1.0], {"tau_family": "half_laplace"}),
         ([1.0], [1.0], {"interval": 1.0}),
         ([1.0], [1.0], {"grid_size": 3}),
     ],

@@ -25,13 +25,21 @@ from .canonical import (
     strict_loads,
 )
 from .errors import PlanError
+from .vocabulary import (
+    Decision,
+    NutsSampler,
+    OnFailure,
+    Readiness,
+    Scale,
+    ScenarioLevel,
+    TauFamilyName,
+    UncertaintySource,
+)
 
 PLAN_FORMAT = "marketbayesmeta.plan/1"
 UNHASHED_FIELDS = frozenset({"plan_hash", "locations"})
 _ROW_BATCH = 1_000  # rows dumped at a time when a plan is hashed or written
 
-Decision = Literal["included", "excluded", "scenario"]
-Readiness = Literal["ready", "directional", "not_recommended"]
 FitKind = Literal["main", "prior", "uncertainty", "leave_one_out"]
 
 
@@ -82,7 +90,7 @@ class Row(_Frozen):
     transform: Transform
     model_estimate: float | None = None
     model_se: float | None = None
-    uncertainty_source: Literal["standard_error", "confidence_interval", "scenario", "none"]
+    uncertainty_source: UncertaintySource
 
 
 class DuplicateGroup(_Frozen):
@@ -107,7 +115,7 @@ class PriorSet(_Frozen):
     mu_mean: float
     mu_sd: float
     tau_scale: float
-    tau_family: Literal["half_normal", "half_cauchy"]
+    tau_family: TauFamilyName
 
 
 class Sampler(_Frozen):
@@ -116,7 +124,7 @@ class Sampler(_Frozen):
     tune: int
     target_accept: float
     random_seed: int
-    nuts_sampler: Literal["pymc", "nutpie"]
+    nuts_sampler: NutsSampler
 
 
 class Thresholds(_Frozen):
@@ -126,7 +134,7 @@ class Thresholds(_Frozen):
     max_divergences: int
     max_exact_z: float
     min_bfmi: float
-    on_failure: Literal["block", "warn"]
+    on_failure: OnFailure
 
 
 class Materiality(_Frozen):
@@ -144,7 +152,7 @@ class Fit(_Frozen):
     kind: FitKind
     label: str  # prior spec name, scenario level or left-out study id; "main" for main
     priors: PriorSet
-    scenario_level: Literal["low", "medium", "high"] | None = None  # overrides every scenario row's SE
+    scenario_level: ScenarioLevel | None = None  # overrides every scenario row's SE
     leave_out: str | None = None  # study_id left out
     seed: int
 
@@ -180,7 +188,7 @@ class Plan(_Frozen):
     project_name: str
     project_notes: str
     metric: str
-    scale: Literal["log_relative", "percentage_point"]
+    scale: Scale
     evidence_types: list[str]
     triangulate_only_justification: str | None
     sources: dict[str, Source]  # "config", "tracker"

@@ -10,9 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Scale = Literal["log_relative", "percentage_point"]
-TauFamily = Literal["half_normal", "half_cauchy"]
-ScenarioLevel = Literal["low", "medium", "high"]
+from ..vocabulary import NutsSampler, OnFailure, Scale, TauFamilyName
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -55,7 +53,7 @@ class Priors(_Strict):
     mu_mean: FiniteFloat | None = None
     mu_sd: PositiveFloat | None = None
     tau_scale: PositiveFloat | None = None
-    tau_family: TauFamily | None = None
+    tau_family: TauFamilyName | None = None
 
 
 class Scenarios(_Strict):
@@ -74,7 +72,7 @@ class Sampler(_Strict):
     tune: int = Field(1000, ge=0, le=1_000_000)
     target_accept: float = Field(0.9, gt=0, lt=1)
     random_seed: int = Field(20260603, ge=0, le=2**32 - 1)
-    nuts_sampler: Literal["pymc", "nutpie"] = Field(
+    nuts_sampler: NutsSampler = Field(
         "pymc", description="pymc (default) or nutpie (needs the nutpie extra)")
 
 
@@ -85,7 +83,7 @@ class Diagnostics(_Strict):
     max_divergences: int = Field(0, ge=0)
     max_exact_z: float = Field(4.0, gt=0, allow_inf_nan=False)
     min_bfmi: float = Field(0.3, ge=0, allow_inf_nan=False)
-    on_failure: Literal["block", "warn"] = "block"
+    on_failure: OnFailure = "block"
 
 
 class Readiness(_Strict):
@@ -104,7 +102,7 @@ class PriorSpec(_Strict):
     mu_mean: FiniteFloat | None = None
     mu_sd: PositiveFloat | None = None
     tau_scale: PositiveFloat | None = None
-    tau_family: TauFamily | None = None
+    tau_family: TauFamilyName | None = None
 
 
 class Materiality(_Strict):

@@ -26,9 +26,10 @@ from functools import partial
 import numpy as np
 from scipy import special
 
+from ..families import family
+
 __all__ = ["ExactPosterior", "Summary", "exact_posterior", "log_marginal_tau"]
 
-_FAMILIES = ("half_normal", "half_cauchy")
 _DROP = 36.0  # grid covers where log density (or its tau^2 moment) is within _DROP of its max
 _H_CAP = 8.0  # node spacing in log tau = min(_H_CAP, support width) / grid_size
 _GRID_SIZE = 64
@@ -132,7 +133,7 @@ def exact_posterior(
     y, se = _validate(y, se, mu_mean, mu_sd, tau_scale, tau_family, interval, grid_size)
     n_grid = _GRID_SIZE if grid_size is None else int(grid_size)
     density = partial(_log_density, y=y, se=se, mu_mean=float(mu_mean), mu_sd=float(mu_sd),
-                      scale=float(tau_scale), family=tau_family)
+                      scale=float(tau_scale), tau_family=tau_family)
     t, lg, m, v = _adaptive_grid(density, y, se, float(mu_mean), float(mu_sd),
                                  float(tau_scale), n_grid)
     h = t[1] - t[0]
@@ -152,7 +153,7 @@ def exact_posterior(
 
     alpha = (1.0 - interval) / 2.0
     probs = np.array([0.5, alpha, 1.0 - alpha])
-    infinite_tau_var = tau_family == "half_cauchy" and y.size == 1  # posterior ~ tau^-3
+    infinite_tau_var = family(tau_family).infinite_posterior_variance(y.size)
 
     def mixture(mean: np.ndarray, var: np.ndarray, infinite_var: bool = False) -> Summary:
         sd = np.sqrt(var)[:, None]
@@ -192,8 +193,7 @@ def _validate(y, se, mu_mean, mu_sd, tau_scale, tau_family, interval, grid_size)
     for name, value in (("mu_sd", mu_sd), ("tau_scale", tau_scale)):
         if not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be finite and > 0")
-    if tau_family not in _FAMILIES:
-        raise ValueError(f"tau_family must be one of {_FAMILIES}")
+    family(tau_family)  # ValueError for an unknown family
     if not 0 < interval < 1:
         raise ValueError("interval must lie strictly between 0 and 1")
     if grid_size is not None and (int(grid_size) != grid_size or grid_size < 8):
@@ -201,13 +201,11 @@ def _validate(y, se, mu_mean, mu_sd, tau_scale, tau_family, interval, grid_size)
     return y, se
 
 
-def _log_density(t, y, se, mu_mean, mu_sd, scale, family):
+def _log_density(t, y, se, mu_mean, mu_sd, scale, tau_family):
     """Unnormalised log posterior density of ``t = log tau`` and the moments of mu | tau."""
     tau = np.exp(t)
     loglik, m, v = log_marginal_tau(tau, y, se, mu_mean, mu_sd)
-    r2 = (tau / scale) ** 2
-    logprior = -0.5 * r2 if family == "half_normal" else -np.log1p(r2)
-    return loglik + logprior + t, m, v
+    return loglik + family(tau_family).log_kernel(tau / scale) + t, m, v
 
 
 def _adaptive_grid(density, y, se, mu_mean, mu_sd, scale, n_grid):

@@ -22,7 +22,7 @@ from ..canonical import pretty_dumps
 from ..errors import PlanError
 from ..plan import Plan, load_plan, write_plan
 from . import tables
-from .csvio import write_csv
+from .csvio import write_table
 from .fits import FitResult, default_fit_jobs, sample_fits
 from .rundir import RunDirectory
 from .status import StatusBook
@@ -167,14 +167,14 @@ def _sensitivity(plan: Plan, results: dict[str, FitResult], book: StatusBook,
         ref = plan.sensitivity.reference_prior
         rows, material = compare_grid("prior", results.get("main" if ref == "main" else f"prior:{ref}"),
                                       lambda r: {"spec": r.fit.label, **r.fit.priors.model_dump()})
-        write_csv(staging / "prior_sensitivity.csv", tables.PRIOR_SENSITIVITY_COLUMNS, rows)
+        write_table(staging, "prior_sensitivity.csv", rows)
         if material:
             book.add("material_prior_dependence", "material prior dependence (" + rule.rule + "): "
                      + "; ".join(material))
     if plan.sensitivity.uncertainty_status == "applicable":
         rows, material = compare_grid("uncertainty", results.get("main"), lambda r: {
             "level": r.fit.label, "scenario_se": float(plan.scenario_se[r.fit.label].value)})
-        write_csv(staging / "uncertainty_sensitivity.csv", tables.UNCERTAINTY_SENSITIVITY_COLUMNS, rows)
+        write_table(staging, "uncertainty_sensitivity.csv", rows)
         if material:
             book.add("material_uncertainty_dependence", "the result depends materially on the scenario "
                      "uncertainty level: " + "; ".join(material))
@@ -190,7 +190,7 @@ def _sensitivity(plan: Plan, results: dict[str, FitResult], book: StatusBook,
                          "mu_upper": m["upper"], "tau_mean": t,
                          "delta_mu_mean": m["mean"] - float(main.draws.mu.mean()),
                          "delta_tau_mean": t - float(main.draws.tau.mean()), "diagnostics_pass": res.passes})
-        write_csv(staging / "influence.csv", tables.INFLUENCE_COLUMNS, rows)
+        write_table(staging, "influence.csv", rows)
 
 
 def _headline(plan: Plan, mu: dict[str, Any], tau: dict[str, Any], future: dict[str, Any]) -> dict[str, Any]:
@@ -218,7 +218,7 @@ def _write_results(plan: Plan, results: list[FitResult], book: StatusBook, stagi
         diag_rows += res.diagnostics
         diag_rows.append({"fit": res.fit.name, "parameter": "(fit)", "check": "all", "value": None,
                           "threshold": None, "pass": res.passes})
-    write_csv(staging / "diagnostics.csv", tables.DIAGNOSTICS_COLUMNS, diag_rows)
+    write_table(staging, "diagnostics.csv", diag_rows)
     failed = [r for r in results if not r.ok]
     for r in failed:
         book.add("sampling_failed", f"fit {r.fit.name} failed: {r.error}")
@@ -237,7 +237,7 @@ def _write_results(plan: Plan, results: list[FitResult], book: StatusBook, stagi
     if not main.ok:
         return None
     prior_rows = prior_diagnostic_rows(main.fit.priors, main.y, main.se, main.fit.seed)
-    write_csv(staging / "prior_diagnostics.csv", tables.PRIOR_DIAGNOSTICS_COLUMNS, prior_rows)
+    write_table(staging, "prior_diagnostics.csv", prior_rows)
     if any(r["warning"] for r in prior_rows):
         book.add("prior_diagnostics_warning", "prior diagnostics warn: " +
                  "; ".join(r["message"] for r in prior_rows if r["warning"]))
@@ -245,12 +245,12 @@ def _write_results(plan: Plan, results: list[FitResult], book: StatusBook, stagi
     d = main.draws
     mu_row, tau_row = tables.pooled_rows(d, iv, log_scale)
     future_row = tables.summary_row("future_true_effect", d.future, iv, log_scale)
-    write_csv(staging / "pooled_summary.csv", tables.SUMMARY_COLUMNS, [mu_row, tau_row])
-    write_csv(staging / "future_true_effect_summary.csv", tables.SUMMARY_COLUMNS, [future_row])
-    write_csv(staging / "study_effects.csv", tables.STUDY_COLUMNS,
+    write_table(staging, "pooled_summary.csv", [mu_row, tau_row])
+    write_table(staging, "future_true_effect_summary.csv", [future_row])
+    write_table(staging, "study_effects.csv",
               tables.study_rows(plan, main.ids, main.y, main.se, d, iv, log_scale))
     ppc = tables.ppc_rows(main.ids, main.y, main.se, d, iv)
-    write_csv(staging / "ppc.csv", tables.PPC_COLUMNS, ppc)
+    write_table(staging, "ppc.csv", ppc)
     flagged = [r["study_id"] for r in ppc if r["flag"]]
     if flagged:
         book.add("ppc_flags", f"{len(flagged)} study(ies) outside their in-sample {100 * iv:g} % posterior "
@@ -296,9 +296,9 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
         if on_staging is not None:
             on_staging(staging)
         write_plan(plan, staging / "plan.json")
-        write_csv(staging / "effect_preparation.csv", tables.EFFECT_PREPARATION_COLUMNS,
+        write_table(staging, "effect_preparation.csv",
                   tables.effect_preparation_rows(plan))
-        write_csv(staging / "readiness.csv", tables.READINESS_COLUMNS, tables.readiness_rows(plan))
+        write_table(staging, "readiness.csv", tables.readiness_rows(plan))
         _blockers(plan, book)
         _warnings_from_plan(plan, book)
         headline = None

@@ -38,36 +38,17 @@ from typing import Any
 
 import pandas as pd
 
+from ..outputs import CSV_FILES, FILES, text_columns
+
+FILES_WHEN = {name: f.when for name, f in FILES.items() if f.when != "always"}
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NOTEBOOK_TEMPLATE = "report_notebook.py"
 MARKDOWN_TEMPLATE = "analysis_report.md.j2"
 HTML_TEMPLATE = "report_offline.html.j2"
 KERNEL_NAME = "marketbayesmeta-report"
-REPORT_FILES = ("analysis_report.md", "report.ipynb", "report.html")
 SIG_DIGITS = 4
 REVIEW_NOTE = "review material, not an automatic decision"
-
-CSV_FILES = (
-    "effect_preparation.csv", "readiness.csv", "pooled_summary.csv", "study_effects.csv",
-    "future_true_effect_summary.csv", "diagnostics.csv", "prior_diagnostics.csv", "ppc.csv",
-    "prior_sensitivity.csv", "uncertainty_sensitivity.csv", "influence.csv",
-)
-# Columns that hold text: read as strings, and the spreadsheet-formula guard (a leading ') undone.
-TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "effect_preparation.csv": (
-        "study_id", "study_name", "evidence_type", "metric", "decision", "reason", "reason_message",
-        "transform", "transform_formula", "source_unit", "uncertainty_source", "uncertainty_scenario"),
-    "readiness.csv": ("pool", "evidence_types", "metric", "scale", "readiness", "why"),
-    "pooled_summary.csv": ("parameter",),
-    "study_effects.csv": ("study_id", "study_name", "decision"),
-    "future_true_effect_summary.csv": ("parameter",),
-    "diagnostics.csv": ("fit", "parameter", "check"),
-    "prior_diagnostics.csv": ("check", "parameter", "message"),
-    "ppc.csv": ("study_id",),
-    "prior_sensitivity.csv": ("fit", "spec", "tau_family", "material_reasons"),
-    "uncertainty_sensitivity.csv": ("fit", "level", "material_reasons"),
-    "influence.csv": ("left_out",),
-}
 
 STATUS_MEANINGS = {
     "completed": "the plan ran to the end without warnings",
@@ -192,7 +173,7 @@ def flagged(value: Any) -> bool:
 # -- reading a run directory ----------------------------------------------------------------------
 
 def _read_csv(path: Path, name: str) -> pd.DataFrame:
-    text_cols = TEXT_COLUMNS.get(name, ())
+    text_cols = text_columns(name)
     df = pd.read_csv(path, dtype={c: str for c in text_cols}, keep_default_na=False,
                      na_values=[""], encoding="utf-8")
     for c in text_cols:
@@ -233,12 +214,8 @@ class RunData:
             why += " (the run was blocked before this step)"
         elif st == "failed":
             why += " (the run failed before this step)"
-        elif name == "uncertainty_sensitivity.csv":
-            why += " (uncertainty sensitivity applies only when pooled rows use scenario uncertainty)"
-        elif name == "influence.csv":
-            why += " (leave-one-out is off unless sensitivity.leave_one_out is true)"
-        elif name == "prior_sensitivity.csv":
-            why += " (prior sensitivity may be switched off in the config)"
+        elif name in FILES_WHEN:
+            why += f" (written {FILES_WHEN[name]})"
         return why
 
     def posterior(self) -> Any:
@@ -989,14 +966,9 @@ def plot_forest(run: RunData) -> Any:
 
 
 def _prior_pdf(x: Any, family: str, scale: float) -> Any:
-    import numpy as np
+    from ..families import family as family_of
 
-    x = np.asarray(x, dtype=float)
-    if family == "half_cauchy":
-        pdf = 2 / (math.pi * scale * (1 + (x / scale) ** 2))
-    else:
-        pdf = math.sqrt(2 / math.pi) / scale * np.exp(-0.5 * (x / scale) ** 2)
-    return np.where(x >= 0, pdf, 0.0)
+    return family_of(family).pdf(x, scale)
 
 
 def plot_prior_posterior(run: RunData) -> Any:

@@ -9,27 +9,6 @@ import numpy as np
 from ..plan import Plan
 from .posterior import Draws, pct, summarize
 
-SUMMARY_COLUMNS = ["parameter", "mean", "sd", "median", "lower", "upper", "interval_level", "prob_positive",
-                   "mean_pct", "median_pct", "lower_pct", "upper_pct"]
-EFFECT_PREPARATION_COLUMNS = ["row", "study_id", "study_name", "evidence_type", "metric", "decision", "reason",
-                              "reason_message", "transform", "transform_formula", "source_estimate", "source_unit",
-                              "source_se", "ci_lower", "ci_upper", "ci_level", "uncertainty_source",
-                              "uncertainty_scenario", "model_estimate", "model_se"]
-READINESS_COLUMNS = ["pool", "evidence_types", "metric", "scale", "eligible", "included", "scenario", "readiness",
-                     "why", "min_rows_directional", "min_rows_ready", "blocking_duplicates", "possible_duplicates"]
-STUDY_COLUMNS = ["study_id", "study_name", "decision", "observed", "se", "mean", "sd", "median", "lower", "upper",
-                 "interval_level", "prob_positive", "shrinkage", "mean_pct", "median_pct", "lower_pct", "upper_pct"]
-DIAGNOSTICS_COLUMNS = ["fit", "parameter", "check", "value", "threshold", "pass"]
-PRIOR_DIAGNOSTICS_COLUMNS = ["check", "parameter", "value", "reference", "warning", "message"]
-PPC_COLUMNS = ["study_id", "observed", "se", "yrep_mean", "lower", "upper", "interval_level", "tail_probability",
-               "flag"]
-SENS_STATS = ["mean", "sd", "lower", "upper", "interval_width", "prob_positive", "diagnostics_pass", "delta_mean",
-              "delta_mean_sd", "delta_prob_positive", "delta_interval_width_rel", "material", "material_reasons"]
-PRIOR_SENSITIVITY_COLUMNS = ["fit", "spec", "mu_mean", "mu_sd", "tau_scale", "tau_family", *SENS_STATS]
-UNCERTAINTY_SENSITIVITY_COLUMNS = ["fit", "level", "scenario_se", *SENS_STATS]
-INFLUENCE_COLUMNS = ["left_out", "mu_mean", "mu_lower", "mu_upper", "tau_mean", "delta_mu_mean", "delta_tau_mean",
-                     "diagnostics_pass"]
-
 
 def effect_preparation_rows(plan: Plan) -> list[dict[str, Any]]:
     return [{
