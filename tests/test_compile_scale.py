@@ -132,9 +132,12 @@ VALUES = [
 ]
 
 
+def _reference_text(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _reference_hash(value: object) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_reference_text(value).encode("utf-8")).hexdigest()
 
 
 @pytest.mark.parametrize("value", VALUES)
@@ -148,6 +151,11 @@ def test_streamed_hash_equals_the_canonical_hash(value: object) -> None:
     assert canonical_hash(streamed) == canonical_hash(plain) == _reference_hash(plain)
     assert pretty_dumps(streamed) == pretty_dumps(plain) == json.dumps(
         plain, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    # streamed arrays inside dicts inside a list (a plan's pools, each with its rows)
+    nested = {"pools": [streamed, {"rows": StreamedArray(lambda: [[value]])}, value], "n": 1}
+    nested_plain = {"pools": [plain, {"rows": [value]}, value], "n": 1}
+    assert canonical_dumps(nested) == canonical_dumps(nested_plain) == _reference_text(nested_plain)
+    assert pretty_dumps(nested) == json.dumps(nested_plain, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
 def test_nan_is_rejected_with_its_path() -> None:

@@ -189,10 +189,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .compiler.audit import audit_tracker, render_audit
+    from .api import audit_tracker
+    from .compiler.survey import render_survey
 
     report = audit_tracker(args.path)
-    _out(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if args.json else render_audit(report))
+    _out(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if args.json else render_survey(report))
     return 0
 
 

@@ -212,7 +212,7 @@ class Plan(_Frozen):
     def compute_hash(self) -> str:
         """sha256 of the canonical JSON of :meth:`content`, streamed (rows dumped in batches)."""
         try:
-            return canonical_hash(self._document(exclude=UNHASHED_FIELDS))
+            return content_hash(self._document())
         except UnicodeEncodeError:
             canonical_bytes(self.content())  # raises again, positioned in the whole text
             raise
@@ -255,6 +255,12 @@ class Plan(_Frozen):
     @property
     def has_blocking_duplicates(self) -> bool:
         return any(d.kind == "blocking" for d in self.duplicates)
+
+
+def content_hash(document: dict[str, Any]) -> str:
+    """The plan-hash rule, for a plan object's document or a plan.json read as plain JSON: sha256
+    of the canonical JSON of every field but :data:`UNHASHED_FIELDS`."""
+    return canonical_hash({k: v for k, v in document.items() if k not in UNHASHED_FIELDS})
 
 
 def _rows_stream(rows: list[Row]) -> StreamedArray:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..canonical import pretty_dumps
+from ..canonical import hash_file, pretty_dumps
 from ..errors import PlanError
 from ..plan import Plan, load_plan, write_plan
 from . import tables
@@ -57,13 +57,6 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _sha256(path: Path) -> str:
-    from ..audit.manifest import hash_stream
-
-    with path.open("rb") as f:
-        return hash_stream(f)[0]
-
-
 def stale_sources(plan: Plan) -> list[str]:
     """Names of sources that still exist at their recorded location with different bytes."""
     if plan.locations is None:
@@ -71,7 +64,7 @@ def stale_sources(plan: Plan) -> list[str]:
     stale = []
     for key, where in (("config", plan.locations.config), ("tracker", plan.locations.tracker)):
         p = Path(where)
-        if p.is_file() and _sha256(p) != plan.sources[key].sha256:
+        if p.is_file() and hash_file(p)[0] != plan.sources[key].sha256:
             stale.append(f"{key} {p}")
     return stale
 
