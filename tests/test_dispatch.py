@@ -228,23 +228,41 @@ def _gone(workers: list[psutil.Process], within: float) -> bool:
     return False
 
 
+def _kill_leftovers(workers: list[psutil.Process]) -> None:
+    """Test hygiene when a test fails: no sleeping worker outlives it."""
+    for w in workers:
+        try:
+            w.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 @pytest.mark.parametrize(("signum", "mode"), [(signal.SIGINT, "default"), (signal.SIGTERM, "handler")])
 def test_interrupted_parent_stops_its_workers_and_propagates(tmp_path, signum, mode):
     proc, workers = _start_parent(tmp_path, mode)
-    t0 = time.monotonic()
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=TIMEOUT)
-    assert time.monotonic() - t0 < 10, "the interrupt was not prompt"
-    assert proc.returncode == 130, err
-    assert out.startswith("interrupted"), out + err
-    assert _gone(workers, 1.0), "worker processes outlived the interrupted parent"
+    try:
+        proc.send_signal(signum)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the interrupted parent did not end within 10 s")
+        assert _gone(workers, 1.0), "worker processes outlived the interrupted parent"
+        out, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 130, err
+        assert out.startswith("interrupted"), out + err
+    finally:
+        _kill_leftovers(workers)
 
 
 def test_killed_parent_takes_its_workers_along(tmp_path):
     proc, workers = _start_parent(tmp_path, "default")
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=TIMEOUT)
-    assert _gone(workers, 10.0), "worker processes outlived a SIGKILLed parent"
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=TIMEOUT)
+        assert _gone(workers, 10.0), "worker processes outlived a SIGKILLed parent"
+    finally:
+        _kill_leftovers(workers)
+        proc.communicate(timeout=TIMEOUT)
 
 
 # -- Dask -------------------------------------------------------------------------------------------
@@ -304,6 +322,22 @@ def test_dask_failures_and_a_lost_worker_do_not_lose_the_others(local_cluster):
     assert "raise ValueError" in results[1].detail
     assert results[3].message.startswith("KilledWorker"), results[3]
     assert sorted(errors) == [1, 3]
+
+
+def test_dask_keeps_one_task_per_worker_in_flight(local_cluster):
+    """So that a dying worker takes only its own task: the next task is submitted as one ends."""
+    import distributed
+
+    with distributed.Client(local_cluster, set_as_default=False) as client:
+        def ours_on_scheduler() -> int:
+            return client.run_on_scheduler(
+                lambda dask_scheduler: sum(str(k).startswith("marketbayesmeta-") for k in dask_scheduler.tasks))
+
+        seen: list[int] = []
+        results = run_tasks([("sleep", 0.2, i) for i in range(6)], behave, dask_address=local_cluster,
+                            on_result=lambda i, r: seen.append(ours_on_scheduler()))
+    assert results == list(range(6))
+    assert len(seen) == 6 and max(seen) <= 2, seen
 
 
 def test_dask_refuses_workers_of_another_version(local_cluster, monkeypatch):

@@ -275,6 +275,8 @@ def _run_local(tasks: Sequence[Any], fn: Callable[[Any], Any], jobs: int, result
             start_worker()
         while results.remaining:
             busy = [w for w in workers if w.index is not None]
+            if not busy:  # cannot happen: a task not done is pending (then fed) or running
+                raise RuntimeError(f"internal error: {results.remaining} task(s) left and no worker busy")
             ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
             for worker in busy:
                 if worker.conn not in ready and worker.proc.sentinel not in ready:
