@@ -440,9 +440,8 @@ def test_interrupted_dask_client_cancels_its_tasks(separate_cluster):
         def tasks_on_scheduler() -> int:
             return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
 
-        deadline = time.monotonic() + TIMEOUT
         assert proc.stdout is not None
-        assert proc.stdout.readline() == "done 0\n"  # running, one task per worker in flight
+        assert proc.stdout.readline().startswith("done ")  # running, one task per worker in flight
         assert tasks_on_scheduler() <= 2
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)

@@ -200,14 +200,16 @@ class _Worker:
     """One local worker process and our end of its pipe; ``index`` is the task it is running."""
 
     def __init__(self, ctx: Any, fn: Callable[[Any], Any], number: int):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, fn, os.getpid()),
+        self.conn, self._child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(self._child, fn, os.getpid()),
                                 name=f"marketbayesmeta-task-worker-{number}")
         self.index: int | None = None
+
+    def start(self) -> None:
         try:
             self.proc.start()
         finally:
-            child.close()
+            self._child.close()
 
     def answer(self) -> tuple[Any, bool]:
         """(outcome, ending) of the task just finished; a death is a TaskFailure naming it."""
@@ -232,6 +234,9 @@ class _Worker:
         return f"the worker process exited with code {code}"
 
     def stop(self, *, kill: bool) -> None:
+        if self.proc.pid is None:  # never started
+            self.conn.close()
+            return
         if not kill and self.proc.is_alive():
             try:
                 self.conn.send(None)
@@ -266,8 +271,10 @@ def _run_local(tasks: Sequence[Any], fn: Callable[[Any], Any], jobs: int, result
             return
 
     def start_worker() -> None:
-        workers.append(_Worker(ctx, fn, len(workers) + 1))
-        feed(workers[-1])
+        worker = _Worker(ctx, fn, len(workers) + 1)
+        workers.append(worker)  # before it starts: whatever happens next, the finally stops it
+        worker.start()
+        feed(worker)
 
     clean = False
     try:
@@ -284,14 +291,14 @@ def _run_local(tasks: Sequence[Any], fn: Callable[[Any], Any], jobs: int, result
                 index = worker.index
                 outcome, ending = worker.answer()
                 worker.index = None
-                results.done(index, outcome)
                 if ending:  # replace it while tasks are left
                     workers.remove(worker)
                     worker.stop(kill=True)
                     if pending:
                         start_worker()
                 else:
-                    feed(worker)
+                    feed(worker)  # the next task runs while the caller handles this outcome
+                results.done(index, outcome)
         clean = True
     finally:
         for worker in workers:
@@ -373,8 +380,8 @@ def _run_dask(tasks: Sequence[Any], fn: Callable[[Any], Any], address: str, resu
             outcome = _dask_outcome(future, i)
             in_flight.remove(future)
             future.release()
-            results.done(i, outcome)
             top_up()
+            results.done(i, outcome)
         clean = True
     finally:
         if not clean and in_flight:
