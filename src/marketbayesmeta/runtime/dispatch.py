@@ -31,8 +31,9 @@ again by every task, for workers that join later). Tasks are submitted with ``pu
 keys ``marketbayesmeta-<fn name>-<run token>-<index>``, no retries on exceptions (``fn`` is
 deterministic: it would fail again). At most one task per worker is in flight (the next is
 submitted as one ends) and a worker runs one task of ours at a time whatever its ``--nthreads``
-(PyMC, PyTensor and matplotlib are not thread-safe; start workers with ``--nthreads 1``), so the
-death of a worker concerns only the task it was running. The scheduler re-runs that task on
+(PyMC, PyTensor and matplotlib are not thread-safe; start one worker process per core with
+``--nthreads 1``; workers that are threads of one process would take turns), so the death of a
+worker concerns only the task it was running. The scheduler re-runs that task on
 another worker until ``distributed.scheduler.allowed-failures`` + 1 workers have died running it
 (a scheduler setting, default 3: a worker lost to a restart or a preempted machine costs a re-run,
 a task that kills every worker it lands on fails after four), and then it is a ``TaskFailure``
