@@ -34,7 +34,8 @@ from scipy import special
 
 from ..families import family
 
-__all__ = ["ExactPosterior", "Summary", "exact_posterior", "log_marginal_tau"]
+__all__ = ["ExactPosterior", "Summary", "exact_posterior", "log_marginal_tau", "shrinkage_factor",
+           "theta_moments"]
 
 _DROP = 36.0  # grid covers where log density (or its tau^2 moment) is within _DROP of its max
 _H_CAP = 8.0  # node spacing in log tau = min(_H_CAP, support width) / grid_size
@@ -406,11 +407,24 @@ def _mixture_quantiles_1d(w, mean, sd, qs):
     return _mixture_quantiles(w, mean, sd, qs, mbar, sdbar)[:, 0]
 
 
+def shrinkage_factor(tau: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """B = s^2 / (s^2 + tau^2) for nodes ``tau`` (G,) and squared SEs ``s2`` (K,): shape (G, K)."""
+    return s2 / (s2 + np.asarray(tau)[:, None] ** 2)
+
+
+def theta_moments(tau: np.ndarray, mean: np.ndarray, var: np.ndarray, y: np.ndarray,
+                  s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of theta_i | tau, y at nodes ``tau`` (G,) given ``mean``/``var`` = E/Var of
+    mu | tau, y (G,), for studies ``y``, ``s2`` (K,): B E[mu] + (1 - B) y and tau^2 B + B^2 Var[mu],
+    shapes (G, K)."""
+    b = shrinkage_factor(tau, s2)
+    return b * mean[:, None] + (1.0 - b) * y, np.asarray(tau)[:, None] ** 2 * b + b**2 * var[:, None]
+
+
 def _theta_components(tau, m, v, y, s2):
-    """theta_i | tau, y: B = s^2 / (s^2 + tau^2), mean B E[mu] + (1 - B) y, var tau^2 B + B^2 Var[mu]."""
-    t2 = tau[:, None] ** 2
-    b = s2 / (s2 + t2)
-    return b * m[:, None] + (1.0 - b) * y, np.sqrt(t2 * b + b**2 * v[:, None])
+    """theta_i | tau, y: mean and sd (see :func:`theta_moments`)."""
+    mean, var = theta_moments(tau, m, v, y, s2)
+    return mean, np.sqrt(var)
 
 
 def _theta_quantiles(w, tau, m, v, y_i, s2_i, qs):
