@@ -343,7 +343,8 @@ class _Grid:
             with np.errstate(divide="ignore"):
                 terms = np.log(w).reshape((-1,) + (1,) * (lgv.ndim - 1)) + lgv
             top = terms.max(axis=0)
-            if np.all(terms[-1] < top - _EXTEND_DROP) or not np.all(np.isfinite(top)):
+            # done where the top node is negligible, or where g is 0 everywhere / overflowed
+            if np.all((terms[-1] < top - _EXTEND_DROP) | ~np.isfinite(top)):
                 break
             if t.size - self.t.size >= _EXTEND_NODES:
                 return np.full(top.shape, np.inf)[()]
