@@ -15,8 +15,11 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import optimize, special, stats
 
+from marketbayesmeta.families import family
 from marketbayesmeta.plan import Materiality, PriorSet
 from marketbayesmeta.runtime import exact_tables as et
 from marketbayesmeta.runtime.exact import exact_posterior
@@ -493,7 +496,7 @@ def test_bayes_factors_match_grid_marginal_likelihoods(case, fam, grid):
         assert math.log(row["bayes_factor_01"]) == pytest.approx(log_h0 - g.log_evidence, abs=5e-5)
         assert row["bayes_factor_10"] == pytest.approx(1 / row["bayes_factor_01"], rel=1e-12)
         assert row["log10_bf01"] == pytest.approx(math.log10(row["bayes_factor_01"]), rel=1e-12)
-        assert row["evidence"] == et.evidence_words(row["bayes_factor_01"], row["hypothesis"])
+        assert row["evidence"] == et.evidence_words(row["log10_bf01"], row["hypothesis"])
         assert row["description"].startswith("BF01 = p(y | ")
 
 
@@ -524,7 +527,19 @@ def test_bayes_factor_for_tau_is_savage_dickey():
     (1e-30, "very strong evidence against H"),
 ])
 def test_evidence_words_follow_kass_raftery(bf01, words):
-    assert et.evidence_words(bf01, "H") == words
+    assert et.evidence_words(math.log10(bf01), "H") == words
+
+
+def test_bayes_factors_beyond_floating_point():
+    """A decisive tau = 0 factor (log10 BF01 ~ -300) underflows BF01 to 0: log10_bf01 keeps it."""
+    y, se = [0.0, 0.0, 1.0], [1.0, 0.015625, 0.015625]
+    p = PriorSet(mu_mean=0.0, mu_sd=1.0, tau_scale=1.0, tau_family="half_normal")
+    post = exact_posterior(y, se, **p.model_dump())
+    tau0 = et.model_comparison_rows(post, p)[0]
+    g = Grid(y, se, 0.0, 1.0, 1.0, "half_normal")
+    assert tau0["log10_bf01"] == pytest.approx((g.log_marginal_tau0() - g.log_evidence) / math.log(10), rel=1e-6)
+    assert tau0["log10_bf01"] < -320 and tau0["bayes_factor_01"] == 0.0 and tau0["bayes_factor_10"] == math.inf
+    assert tau0["evidence"] == "very strong evidence against tau = 0"
 
 
 # --------------------------------------------------------------------------- influence, cumulative
@@ -712,6 +727,62 @@ def test_bayesmeta_eight_schools_published_numbers():
             "mean": lambda x, m=m, sd=sd: abs(x - m) / sd, "sd": lambda x, sd=sd: abs(x / sd - 1),
             "shortest": interval_error(lambda x, a=(mean, var, slope): g.normal_cdf(x, *a),
                                        lambda x, a=(mean, var, slope): g.normal_pdf(x, *a))})
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@st.composite
+def pools(draw):
+    k = draw(st.integers(1, 8))
+    y = draw(st.lists(st.floats(-2, 2, allow_nan=False), min_size=k, max_size=k))
+    se = draw(st.lists(st.floats(0.005, 1.0), min_size=k, max_size=k))
+    p = PriorSet(mu_mean=draw(st.floats(-0.5, 0.5)), mu_sd=draw(st.floats(0.05, 20.0)),
+                 tau_scale=draw(st.floats(0.01, 3.0)), tau_family=draw(st.sampled_from(FAMILIES)))
+    return y, se, p
+
+
+@settings(max_examples=40, deadline=None)
+@given(pools(), st.sampled_from([0.8, 0.9, 0.95]))
+def test_row_invariants(pool, interval):
+    """Whatever the pool: shares sum to 1 and reproduce E[mu | y]; probabilities, shrinkage and I²
+    lie in [0, 1]; intervals are ordered; Bayes factors are reciprocal; every mean lift is either
+    finite or flagged infinite exactly when the family says the moment diverges."""
+    y, se, p = pool
+    post = exact_posterior(y, se, **p.model_dump(), interval=interval)
+    ids = [f"s{i}" for i in range(len(y))]
+    rows = et.study_rows(post, ids, ids, ["included"] * len(y), y, se, True)
+    prior = et.prior_weight(post)
+    assert all(0 < r["weight"] < 1 and 0 < r["shrinkage"] <= 1 for r in rows) and 0 <= prior < 1
+    assert sum(r["weight"] for r in rows) + prior == pytest.approx(1.0, abs=1e-9)
+    mean = sum(r["weight"] * yi for r, yi in zip(rows, y, strict=True)) + prior * p.mu_mean
+    assert mean == pytest.approx(post.mu.mean, abs=1e-7 * post.mu.sd + 1e-12)
+    for r in et.ppc_rows(post, ids, y, se, interval):
+        assert 0 <= r["tail_probability"] <= 1 and r["lower"] < r["yrep_mean"] < r["upper"]
+        assert r["flag"] == (not r["lower"] <= r["observed"] <= r["upper"])
+    i2, spread, nxt = et.heterogeneity_rows(post, y, se, "log_relative")
+    assert 0 <= i2["lower"] <= i2["median"] <= i2["upper"] <= 1 and 0 <= i2["mean"] <= 1
+    assert nxt["upper"] - nxt["lower"] > post.future_true_effect.upper - post.future_true_effect.lower
+    k, fam = len(y), family(p.tau_family)
+    assert math.isinf(nxt["mean_pct"]) == (not fam.exponential_moment_is_finite(k, p.tau_scale, 0.5, 2.0))
+    assert math.isinf(spread["mean_pct"]) == (not fam.exponential_moment_is_finite(k, p.tau_scale, 1.0, 1.0))
+    assert math.isinf(et.future_row(post, True)["mean_pct"]) == math.isinf(nxt["mean_pct"])
+    mu = et.pooled_rows(post, True)[0]
+    assert math.isfinite(mu["mean_pct"]) and mu["lower_pct"] < mu["median_pct"] < mu["upper_pct"]
+    for r in et.model_comparison_rows(post, p):
+        assert math.isfinite(r["log10_bf01"])
+        if abs(r["log10_bf01"]) < 300:
+            assert r["bayes_factor_01"] * r["bayes_factor_10"] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_exponential_moment_rule_of_the_families():
+    hn, hc, ex = (family(name) for name in FAMILIES)
+    assert hn.exponential_moment_is_finite(3, 0.5, 1.0, 1.0)  # exp(tau) vs exp(-2 tau^2)
+    assert hn.exponential_moment_is_finite(3, 0.99, 0.5, 2.0) and not hn.exponential_moment_is_finite(3, 1.01, 0.5, 2.0)
+    assert hn.exponential_moment_is_finite(2, 1.0, 0.5, 2.0) and not hn.exponential_moment_is_finite(1, 1.0, 0.5, 2.0)
+    assert not hc.exponential_moment_is_finite(50, 0.01, 1.0, 1.0)  # a power-law tail never suffices
+    assert ex.exponential_moment_is_finite(3, 0.5, 1.0, 1.0) and not ex.exponential_moment_is_finite(3, 2.0, 1.0, 1.0)
+    assert not ex.exponential_moment_is_finite(3, 0.01, 0.5, 2.0)  # exp(tau^2/2) beats exp(-tau/scale)
 
 
 # --------------------------------------------------------------------------- contracts, speed

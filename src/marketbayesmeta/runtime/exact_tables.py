@@ -24,6 +24,7 @@ from scipy import special, stats
 
 from ..families import family
 from ..plan import Materiality, PriorSet
+from ..vocabulary import SCALES
 from . import sensitivity
 from .exact import (
     ExactPosterior,
@@ -139,6 +140,8 @@ def heterogeneity_rows(post: ExactPosterior, y: Sequence[float] | np.ndarray, se
                        scale: str) -> list[Row]:
     """heterogeneity.csv: ``i2``, ``typical_spread`` and ``next_observed``."""
     _check_data(post, y, se)
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
     log_scale = scale == "log_relative"
     s_typ = typical_se(post.se)
     s2_typ = s_typ**2
@@ -195,21 +198,23 @@ def model_comparison_rows(post: ExactPosterior, priors: PriorSet) -> list[Row]:
     ]
 
 
-def evidence_words(bf01: float, hypothesis: str) -> str:
-    """Kass & Raftery's (1995) reading of a Bayes factor for ``hypothesis`` against the model."""
-    toward, bf = ("for", bf01) if bf01 >= 1.0 else ("against", 1.0 / bf01)
+def evidence_words(log10_bf01: float, hypothesis: str) -> str:
+    """Kass & Raftery's (1995) reading of a Bayes factor (given as log10 BF01, which neither
+    underflows nor overflows) for ``hypothesis`` against the model."""
+    toward = "for" if log10_bf01 >= 0.0 else "against"
     for bound, words in _EVIDENCE:
-        if bf >= bound:
+        if abs(log10_bf01) >= math.log10(bound):
             return f"{words} {toward} {hypothesis}"
     return f"evidence {toward} {hypothesis} not worth more than a bare mention"
 
 
 def _bf_row(hypothesis: str, log_bf01: float, description: str) -> Row:
-    with np.errstate(over="ignore"):
+    """A model_comparison.csv row; beyond ~1e±308 the factors are 0 / inf and log10_bf01 holds the value."""
+    with np.errstate(over="ignore", under="ignore"):
         bf01, bf10 = float(np.exp(log_bf01)), float(np.exp(-log_bf01))
-    return {"hypothesis": hypothesis, "bayes_factor_01": bf01, "bayes_factor_10": bf10,
-            "log10_bf01": log_bf01 / math.log(10.0), "evidence": evidence_words(bf01, hypothesis),
-            "description": description}
+    log10_bf01 = log_bf01 / math.log(10.0)
+    return {"hypothesis": hypothesis, "bayes_factor_01": bf01, "bayes_factor_10": bf10, "log10_bf01": log10_bf01,
+            "evidence": evidence_words(log10_bf01, hypothesis), "description": description}
 
 
 # -- sensitivity, leave-one-out, cumulative ----------------------------------------------------
