@@ -35,8 +35,9 @@ from .exact import (
     theta_moments,
 )
 
-__all__ = ["cumulative_rows", "fit_stats", "future_row", "heterogeneity_rows", "influence_rows",
-           "model_comparison_rows", "pooled_rows", "ppc_rows", "prior_weight", "study_rows", "typical_se"]
+__all__ = ["changes_conclusion", "cumulative_rows", "evidence_words", "fit_stats", "future_row",
+           "heterogeneity_rows", "influence_rows", "lift", "model_comparison_rows", "pooled_rows", "ppc_rows",
+           "prior_weight", "study_rows", "typical_se"]
 
 Row = dict[str, Any]
 LogG = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
