@@ -705,6 +705,44 @@ def sec_exact(ctx: Context) -> None:
     ctx.fig("exact_posterior K=1,000 runs in milliseconds (< 1 s)", 1000 * _best(ctx.detail["1000"]) < 1000)
 
 
+def sec_exact_tables(ctx: Context) -> None:
+    import numpy as np
+
+    from marketbayesmeta.plan import Materiality, PriorSet
+    from marketbayesmeta.runtime import exact_tables as et
+    from marketbayesmeta.runtime.exact import exact_posterior
+
+    priors = PriorSet(mu_mean=0.0, mu_sd=1.0, tau_scale=0.5, tau_family="half_normal")
+    rule = Materiality(mean_shift_sd=0.5, prob_positive_shift=0.1, prob_positive_crosses_half=True,
+                       interval_width_change=0.25, rule="benchmark")
+    rng = np.random.default_rng(15)
+    y, se = rng.normal(0.03, 0.05, 15), rng.uniform(0.01, 0.08, 15)
+    ids = [f"s{i}" for i in range(15)]
+
+    def builders(k: int = 10) -> float:  # every single-posterior table of a K-study pool
+        post = exact_posterior(y[:k], se[:k], **priors.model_dump())
+        t0 = time.perf_counter()
+        et.pooled_rows(post, True), et.future_row(post, True), et.fit_stats(post)
+        et.study_rows(post, ids[:k], ids[:k], ["included"] * k, y[:k], se[:k], True)
+        et.ppc_rows(post, ids[:k], y[:k], se[:k], 0.95)
+        et.heterogeneity_rows(post, y[:k], se[:k], "log_relative"), et.model_comparison_rows(post, priors)
+        return time.perf_counter() - t0
+
+    def refits(k: int = 15) -> float:  # leave-one-out and cumulative: 2K + 1 engine runs
+        t0 = time.perf_counter()
+        et.influence_rows(y[:k], se[:k], ids[:k], ids[:k], priors, 0.95, rule, True)
+        et.cumulative_rows(y[:k], se[:k], ids[:k], ids[:k], [""] * k, list(range(k)), priors, 0.95, True)
+        return time.perf_counter() - t0
+
+    builders(), refits()  # warm-up
+    ctx.detail["builders_k10"] = [builders() for _ in range(5)]
+    ctx.detail["influence_cumulative_k15"] = [refits() for _ in range(3)]
+    b, r = _best(ctx.detail["builders_k10"]), _best(ctx.detail["influence_cumulative_k15"])
+    ctx.fig("exact table builders K=10 (pooled, future, studies, ppc, heterogeneity, Bayes factors)", 1000 * b,
+            "ms", target="< 100 ms", ok=b < 0.1)
+    ctx.fig("influence + cumulative K=15 (31 exact posteriors)", 1000 * r, "ms", target="< 1000 ms", ok=r < 1.0)
+
+
 # -- 6. startup -------------------------------------------------------------------------------------
 
 _STARTUP_CHILD = r"""
@@ -1046,6 +1084,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "end_to_end": sec_end_to_end,
     "compile_scale": sec_compile_scale,
     "exact": sec_exact,
+    "exact_tables": sec_exact_tables,
     "startup": sec_startup,
     "nutpie": sec_nutpie,
     "profile": sec_profile,
