@@ -8,7 +8,7 @@ Rules:
 
 * **Spelling.** A label is compared after :func:`normalise`: case folded, ``&`` read as "and",
   every run of characters other than letters and digits (``_ - . space`` and punctuation) made one
-  space, each word singularised (``-ies`` → ``-y``; a final ``s`` dropped from words longer than
+  space, letters spelled out one by one joined (R.O.I. → roi), each word singularised (``-ies`` → ``-y``; a final ``s`` dropped from words longer than
   three letters, not from ``-ss`` nor from ROAS and its prefixed forms) and a few word variants unified (:data:`WORD_VARIANTS`:
   modelling/modeling/modelled → model, advertising/ads → ad). A parenthesised part is tried on its
   own and the label without it too, so "Return on ad spend (ROAS)" matches both ways.
@@ -57,14 +57,14 @@ _EVIDENCE: dict[str, tuple[str, ...]] = {
 }
 _METRICS: dict[str, tuple[str, ...]] = {
     "a return on investment (efficiency ratio)": (
-        "roi", "mroi", "iroi", "romi", "return on investment", "marginal roi", "incremental roi",
+        "roi", "mroi", "iroi", "m roi", "i roi", "romi", "return on investment", "marginal roi", "incremental roi",
         "marginal return on investment", "incremental return on investment",
         "return on marketing investment"),
     "a return on ad spend (efficiency ratio)": (
-        "roas", "iroas", "mroas", "return on ad spend", "return on advertising spend",
+        "roas", "iroas", "mroas", "i roas", "m roas", "return on ad spend", "return on advertising spend",
         "incremental roas", "marginal roas", "incremental return on ad spend"),
     "a cost per acquisition (efficiency ratio)": (
-        "cpa", "icpa", "cost per acquisition", "cost per incremental acquisition",
+        "cpa", "icpa", "i cpa", "cost per acquisition", "cost per incremental acquisition",
         "incremental cost per acquisition", "cost per incremental conversion", "cost per conversion"),
     "a cost per order (efficiency ratio)": ("cpo", "cost per order", "cost per incremental order"),
     "pa2 (a model-based metric)": ("pa2",),
@@ -75,6 +75,7 @@ METRIC_HINT_WORDS = frozenset({"roi", "roas", "romi", "cost", "spend", "per", "e
 METRIC_HINT_PHRASES = ("return on",)
 # efficiency acronyms: roi, mroi, iroas, roas7d, roi90d; cpa, cpc, cpm, icpa, cpic
 METRIC_ACRONYM = re.compile(r"^(?:(?:i|m|in|incr)?ro(?:i|as?)(?:\d+[a-z]*)?|i?cp[a-z]{1,2})$")
+_SPELLED_OUT = re.compile(r"\b[a-z0-9](?: [a-z0-9]\b)+")  # "r o i" (from R.O.I.) -> "roi"
 _KEEP_FINAL_S = re.compile(r"^(?:i|m|in|incr)?roas$")  # ROAS is singular
 _PAREN = re.compile(r"\(([^()]*)\)")
 
@@ -101,6 +102,7 @@ def normalise(label: str) -> str:
     """The comparison form of a label (module docstring): ``"Marketing-Mix Models"`` →
     ``"marketing mix model"``."""
     text = re.sub(r"[\W_]+", " ", str(label).casefold().replace("&", " and ")).strip()
+    text = _SPELLED_OUT.sub(lambda m: m.group(0).replace(" ", ""), text)
     return " ".join(WORD_VARIANTS.get(w, w) for w in (_singular(w) for w in text.split()))
 
 
