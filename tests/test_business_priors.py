@@ -171,7 +171,7 @@ def test_unit_and_scale_pairs_that_do_not_convert_are_clear_errors(unit: str, sc
     assert f"'{unit}'" in message and f"accepted for {scale}: " in message
     assert all(u in message.split("accepted for")[1] for u in SCALE_UNITS[scale])
     with pytest.raises(BusinessPriorError, match="typical_spread unit"):
-        compile_business_priors(None, TypicalSpread(value=value + 0.5, unit=unit), scale=scale, tau_family="half_normal")
+        compile_business_priors(None, TypicalSpread(value=value + 0.1, unit=unit), scale=scale, tau_family="half_normal")
 
 
 @pytest.mark.parametrize(("payload", "words"), [
