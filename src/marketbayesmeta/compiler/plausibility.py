@@ -28,6 +28,14 @@ reverse.
     ``UNIT_SHIFT_MAX_FACTOR`` = 2000 = 100 × 20: a shift by 100 of a study whose SE is up to
     twentyfold from the others' median (dat.bcg's SEs span ~12-fold). Beyond that no unit slip
     explains the numbers (the SE is still a ``se_outlier``).
+  - The model-scale SE (``model_se``, against the median of the same peers) must be off in the
+    same direction by at least ``UNIT_SHIFT_MODEL_MIN_FACTOR`` (4×). The linear map exaggerates
+    the width of a wide interval around a large effect (a risk ratio of 1.56 with 95 % CI
+    0.37–6.6 is 15× the median linear SE of dat.bcg's other trials, 2.9× on the log scale), while
+    a slip stays far off on the model scale: 100× for fraction numbers typed as percent, and for
+    percent numbers typed as a fraction below 1 (above 1 the value rule speaks) log(1 + x)
+    compresses the factor to at least 50× (so >= 5.3× even for a study 9.5× more precise than
+    its peers).
   - The estimate is compared only when it carries information: the row's own |z| = |estimate| / SE
     >= ``INFORMATIVE_Z`` (z is unchanged by a unit slip, so this reads the same under both
     readings) *and* the other rows' median |z| >= ``INFORMATIVE_Z`` (their estimates are not
@@ -100,6 +108,7 @@ from .units import UNITS, z_for_level
 UNIT_SHIFT = 100.0
 UNIT_SHIFT_MIN_FACTOR = 10.0
 UNIT_SHIFT_MAX_FACTOR = 2000.0
+UNIT_SHIFT_MODEL_MIN_FACTOR = 4.0
 MIN_PEERS = 2
 INFORMATIVE_Z = 2.0
 ESTIMATE_AGREEMENT_FACTOR = 3.0
@@ -239,6 +248,9 @@ def _factor_rule(p: _Pool, i: int, peers: np.ndarray) -> _ShiftFinding | None:
     suggestion = SHIFT_SUGGESTION.get((direction, p.unit[i]))
     if suggestion is None:  # no percent/fraction slip gives this direction in this unit
         return None
+    model_factor = float(p.m_se[i] / np.median(p.m_se[peers]))
+    if (model_factor if direction == "larger" else 1.0 / model_factor) < UNIT_SHIFT_MODEL_MIN_FACTOR:
+        return None  # off on the linear scale only: a wide interval of a large effect, not a slip
     abs_peers = np.abs(p.lin_est[peers])
     ref_abs = float(np.median(abs_peers))
     z_row = abs(p.lin_est[i]) / p.lin_se[i]
@@ -287,7 +299,7 @@ def _unit_shift(p: _Pool) -> list[Check]:
             findings.setdefault(i, []).append(hit)
     for family in sorted(set(p.family)):
         measured = np.flatnonzero((np.array(p.family) == family) & np.isfinite(p.lin_se) & (p.lin_se > 0)
-                                  & np.isfinite(p.lin_est))
+                                  & np.isfinite(p.lin_est) & np.isfinite(p.m_se) & (p.m_se > 0))
         if measured.size < MIN_PEERS + 1:
             continue
         hits = {int(i): _factor_rule(p, int(i), measured[measured != i]) for i in measured}
