@@ -197,6 +197,29 @@ def test_a_slip_drags_its_peers_medians_but_only_the_slip_is_flagged() -> None:
     assert [(c.rows, c.suggestion) for c in shifts] == [((4,), "percentage_point")]
 
 
+def percent_rows(pairs: list[tuple[float, float]]) -> list[dict]:
+    return [{"unit": "relative_percent", "estimate": e, "standard_error": s} for e, s in pairs]
+
+
+def test_boundaries_natural_at_9_5_fold_is_not_a_slip_a_slip_at_10_5_fold_is() -> None:
+    """The geometric midpoint 10 between 1× and 100×: a study 9.5× more precise than the others'
+    median (estimate uninformative) is left alone; a study 9.5× less precise typed with fraction
+    numbers is 100/9.5 = 10.5× too small and flagged."""
+    peers = [(3.0, 1.0), (2.5, 1.0), (3.5, 1.0), (2.8, 1.0)]
+    natural = plausibility_checks(pool_frame(percent_rows(peers + [(0.02, 1 / 9.5)]), "log_relative"))
+    assert "unit_shift" not in codes(natural)
+    slip = plausibility_checks(pool_frame(percent_rows(peers + [(0.05, 0.095)]), "log_relative"))
+    (shift,) = [c for c in slip if c.code == "unit_shift"]
+    assert shift.rows == (6,) and shift.details["findings"][0]["se_factor"] == pytest.approx(0.095)
+
+
+def test_reference_is_the_median_of_the_other_rows() -> None:
+    """k = 3, SEs 1, 5 and 12 (each within 9.5× of the mean of the other two). Typed 100× too small,
+    the 12 is 25× below the median of the others (3) but only 8.3× below the median of all three (1)."""
+    pool = pool_frame(percent_rows([(2.0, 1.0), (3.0, 5.0), (0.04, 0.12)]), "log_relative")
+    assert [c.rows for c in plausibility_checks(pool) if c.code == "unit_shift"] == [(4,)]
+
+
 def test_unit_shift_needs_two_peers_with_source_uncertainty() -> None:
     rows = [{"unit": "relative_percent", "estimate": 3.0, "standard_error": 1.7},
             {"unit": "relative_percent", "estimate": 0.03, "standard_error": 0.017},
