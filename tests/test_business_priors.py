@@ -229,3 +229,34 @@ def test_models_are_frozen_and_json_round_trip() -> None:
     assert type(result).model_validate_json(result.model_dump_json()) == result
     with pytest.raises(ValidationError):
         result.mu_mean = 0.0  # type: ignore[misc]
+
+
+def test_choose_priors_page_shows_what_the_code_prints() -> None:
+    """docs/how-to/choose-priors.md: every worked line and the implied numbers, recomputed here."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "how-to" / "choose-priors.md").read_text(encoding="utf-8")
+    pct = {"unit": "relative_percent"}
+    worked = [
+        (ExpectedEffect(lower=-5, upper=15, **pct), None, "log_relative", "half_normal"),
+        (ExpectedEffect(lower=-10, upper=10, **pct), None, "log_relative", "half_normal"),
+        (None, TypicalSpread(value=5, **pct), "log_relative", "half_normal"),
+        (None, TypicalSpread(value=5, **pct), "log_relative", "half_cauchy"),
+        (None, TypicalSpread(value=5, **pct), "log_relative", "half_student_t"),
+        (ExpectedEffect(lower=-1, upper=3, unit="percentage_point", level=0.9), None, "percentage_point", "half_normal"),
+        (None, TypicalSpread(value=1, unit="percentage_point"), "percentage_point", "half_normal"),
+    ]
+    for effect, spread, scale, family in worked:
+        (line,) = compile_business_priors(effect, spread, scale=scale, tau_family=family).provenance.text
+        assert line in page, line
+    log_default = implied_business_terms(0.0, 1.0, 0.5, scale="log_relative", tau_family="half_normal").text
+    pp_default = implied_business_terms(0.0, 10.0, 5.0, scale="percentage_point", tau_family="half_normal").text
+    assert "effect −85.9 % to +610 %; study-to-study spread 40.1 % typical, below 166 %" in page
+    assert "−85.9 % to +610 %" in log_default and "40.1 %" in log_default and "below 166 %" in log_default
+    assert "effect −19.6 pp to +19.6 pp; spread 3.37 pp typical, below 9.8 pp" in page
+    assert "−19.6 pp to +19.6 pp" in pp_default and "3.37 pp" in pp_default and "below 9.8 pp" in pp_default
+    for family, q95 in (("half_normal", "15.2 %"), ("half_student_t", "22.5 %"), ("half_cauchy", "85.9 %")):
+        scale = compile_business_priors(None, TypicalSpread(value=5, **pct), scale="log_relative",
+                                        tau_family=family).tau_scale
+        implied = implied_business_terms(0.0, 1.0, scale, scale="log_relative", tau_family=family)
+        assert f"below {q95}" in implied.text and f"below {q95} under `{family}`" in page

@@ -106,6 +106,13 @@ def test_issue_case_fraction_typed_as_percent_blocks_and_names_the_row_and_the_f
     assert blocking(checks) == (check,)
 
 
+def test_prepare_evidence_page_quotes_the_message() -> None:
+    page = (EXAMPLES.parent / "docs" / "how-to" / "prepare-evidence.md").read_text(encoding="utf-8")
+    (check,) = [c for c in plausibility_checks(pool_from_csv(issue_tracker())) if c.code == "unit_shift"]
+    quoted = check.message.split(" — ")[0]
+    assert f'"{quoted}"' in page
+
+
 def test_issue_case_corrected_unit_is_clean() -> None:
     """Following the suggestion removes every blocking check and every check on the row."""
     pool = pool_from_csv(issue_tracker("relative_fraction"))

@@ -185,6 +185,11 @@ def _range_text(lower: float, upper: float, unit: str, fmt: str = "g") -> str:
     return f"{_value_text(lower, unit, fmt)} to {_value_text(upper, unit, fmt)}{tail}"
 
 
+def _model_number(x: float) -> str:
+    """A model-scale number to two significant digits, with a proper minus sign."""
+    return f"{x:.2g}".replace("-", "−")
+
+
 def _spread_text(x: float, unit: str, fmt: str = "g") -> str:
     tail = "" if unit in _UNIT_TEXT else f" ({unit})"
     return _value_text(x, unit, fmt, signed=False) + tail
@@ -212,7 +217,7 @@ def compile_business_priors(expected_effect: ExpectedEffect | None, typical_spre
         mu_formula = (f"mu_mean = (f(lower) + f(upper)) / 2, mu_sd = (f(upper) − f(lower)) / (2 · {z:.6g}) "
                       f"with f(x) = {t.formula} and {z:.6g} the normal quantile of {(1 + e.level) / 2:g}")
         text.append(f"expected effect {_range_text(e.lower, e.upper, e.unit)} ({100 * e.level:g} %) → "
-                    f"mu ~ N({mu_mean:.2g}, {mu_sd:.2g}) on {scale}")
+                    f"mu ~ N({_model_number(mu_mean)}, {_model_number(mu_sd)}) on {scale}")
     if typical_spread is not None:
         s = typical_spread
         t = _transform(s.unit, scale, "typical_spread")
@@ -224,7 +229,7 @@ def compile_business_priors(expected_effect: ExpectedEffect | None, typical_spre
         tau_formula = (f"tau_scale = f(value) / {m:.6g} with f(x) = {t.formula} and {m:.6g} the median of "
                        f"{tau_family} at scale 1: the stated spread is the prior median of tau")
         text.append(f"typical spread {_spread_text(s.value, s.unit)} (study-to-study, the prior median of tau) → "
-                    f"tau ~ {tau_family}({tau_scale:.2g}) on {scale}")
+                    f"tau ~ {tau_family}({_model_number(tau_scale)}) on {scale}")
     provenance = PriorProvenance(scale=scale, tau_family=tau_family, expected_effect=expected_effect,
                                  typical_spread=typical_spread, mu_formula=mu_formula, tau_formula=tau_formula,
                                  text=tuple(text))
