@@ -24,6 +24,7 @@ from marketbayesmeta.compiler.checks import (
     CHECK_CODES,
     CHECK_SEVERITY,
     Acknowledgement,
+    Check,
     apply_acknowledgements,
     blocking,
     make_check,
@@ -225,6 +226,20 @@ def test_reference_is_the_median_of_the_other_rows() -> None:
     the 12 is 25× below the median of the others (3) but only 8.3× below the median of all three (1)."""
     pool = pool_frame(percent_rows([(2.0, 1.0), (3.0, 5.0), (0.04, 0.12)]), "log_relative")
     assert [c.rows for c in plausibility_checks(pool) if c.code == "unit_shift"] == [(4,)]
+
+
+def test_identical_numbers_from_a_precise_null_study_and_from_a_slip_get_the_same_verdict() -> None:
+    """Peers: four null-effect studies with SE 1 %. Reading A: a study 15× more precise (SE
+    0.067 %) finding +0.02 %. Reading B: a study 6.7× less precise (SE 6.7 %) finding +2 %, typed
+    with fraction numbers in a relative_percent column. The tracker holds the same numbers either
+    way, so no rule can tell them apart; the check flags both (blocking until acknowledged)."""
+    peers = [(0.5, 1.0), (-0.8, 1.0), (1.1, 1.0), (-0.3, 1.0)]
+    precise = percent_rows(peers + [(0.02, 0.067)])
+    slip_true = (2.0, 6.7)
+    slip = percent_rows(peers + [(slip_true[0] / 100, slip_true[1] / 100)])
+    assert precise == slip
+    (check,) = [c for c in plausibility_checks(pool_frame(slip, "log_relative")) if c.code == "unit_shift"]
+    assert check.rows == (6,) and check.suggestion == "relative_fraction"
 
 
 def test_unit_shift_needs_two_peers_with_source_uncertainty() -> None:
@@ -579,6 +594,7 @@ def test_checks_are_json_safe_sorted_and_carry_their_code_severity() -> None:
     checks = plausibility_checks(pool_from_csv(issue_tracker()))
     text = canonical_dumps([c.model_dump(mode="json") for c in checks])  # no NaN, plain types
     assert "unit_shift" in text
+    assert tuple(Check.model_validate(c.model_dump(mode="json")) for c in checks) == checks  # plan round trip
     assert checks[0].severity == "blocking"
     order = [(c.severity != "blocking", CHECK_CODES.index(c.code)) for c in checks]
     assert order == sorted(order)

@@ -50,7 +50,6 @@ reverse.
     ``relative_fraction``, ``log_relative`` or ``ratio`` probably ``relative_percent``, in
     ``proportion_difference`` probably ``percentage_point``. The other directions (a
     ``relative_percent`` row 100× too large, ...) match no slip and are left to ``se_outlier``.
-
   - A slipped row drags its peers' leave-one-out medians its way, so with few rows they can look
     off the other way: when rows of a family are flagged in both directions, the side with more
     rows is dropped (with one slip, its side has one row).
@@ -60,7 +59,8 @@ reverse.
   separates the two exactly when R <= 10. Between 10- and 20-fold the estimate decides when it is
   informative; when it is not (an estimate near zero in a pool of estimates near zero), "a
   precise study of a null effect" and "an imprecise study typed 100× too small" give the same
-  numbers, and no rule can tell them apart (tests/test_plausibility.py shows such a pair).
+  numbers, and no rule can tell them apart (tests/test_plausibility.py builds such a pair). The
+  rule then flags, and the analyst acknowledges a study that really is that precise.
 
 **se_outlier** (review): a model-scale SE more than ``SE_OUTLIER_FACTOR`` (10×) from the median
 model-scale SE of the pool (all rows, the row included; needs 3 rows).
@@ -105,7 +105,6 @@ import pandas as pd
 from .checks import Check, make_check, sort_checks
 from .units import UNITS, z_for_level
 
-UNIT_SHIFT = 100.0
 UNIT_SHIFT_MIN_FACTOR = 10.0
 UNIT_SHIFT_MAX_FACTOR = 2000.0
 UNIT_SHIFT_MODEL_MIN_FACTOR = 4.0
@@ -272,7 +271,7 @@ def _factor_rule(p: _Pool, i: int, peers: np.ndarray) -> _ShiftFinding | None:
             f"than the pool's {who} (median estimate {ref_est:.3g}, median SE {ref_se / a:.3g}){est_note}: "
             f"did you mean {suggestion}?")
     details = {"rule": "se_and_estimate_factor", "direction": direction, "se_factor": _num(factor),
-               "estimate_factor": _num(est_factor), "estimate_informative": informative,
+               "estimate_factor": _num(est_factor), "estimate_informative": bool(informative),
                "reference_se": _num(ref_se / a), "reference_estimate": _num(ref_est), "peers": int(peers.size)}
     return _ShiftFinding(text, suggestion, details)
 
