@@ -139,7 +139,10 @@ def test_priors_provenance_and_default_grid(tmp_path: Path) -> None:
     assert plan.pool().priors["tau_scale"].value == 0.3 and plan.pool().priors["tau_scale"].provenance == "config"
     assert plan.pool().priors["mu_sd"].value == 1.0 and plan.pool().priors["mu_sd"].provenance == "default"
     names = [f.name for f in plan.pool().fits]
-    assert names == ["main", "prior:regularising", "prior:default", "prior:weak"]
+    assert names == ["main", "prior:regularising", "prior:default", "prior:weak",
+                     "loo:s1", "loo:s2", "loo:s3", "loo:s4"]  # leave-one-out is on by default (exact)
+    assert plan.pool().fit("prior:default").same_as == "main"  # the same posterior: not a second fit
+    assert plan.pool().fit("prior:weak").same_as is None
     assert plan.pool().fit("prior:regularising").priors.tau_scale == pytest.approx(0.15)
     assert plan.pool().fit("prior:weak").priors.mu_sd == pytest.approx(2.0)
     assert plan.pool().sensitivity.uncertainty_status.startswith("not applicable")
@@ -154,6 +157,8 @@ def test_uncertainty_grid_and_loo(tmp_path: Path) -> None:
     assert [n for n in names if n.startswith("loo:")] == ["loo:s1", "loo:s2", "loo:s3", "loo:s4", "loo:sc"]
     ids, _, se = plan.pool().fit_data(plan.pool().fit("uncertainty:high"))
     assert se[ids.index("sc")] == 0.10
+    # the scenario row already uses "medium": that level is the main fit itself
+    assert [f.same_as for f in plan.pool().fits[1:4]] == [None, "main", None]
     ids, _, _ = plan.pool().fit_data(plan.pool().fit("loo:s2"))
     assert "s2" not in ids
 

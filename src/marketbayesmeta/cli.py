@@ -36,13 +36,18 @@ def _err(text: str) -> None:
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from .api import load_config, load_tracker
+    from .api import compile_config
+    from .compiler.summary import render_verdicts
 
-    config = load_config(args.config)
-    table = load_tracker(config.data.tracker)
-    _out(f"{args.config}: config valid; tracker {config.data.tracker}: {len(table)} row(s) valid; "
-         f"outputs -> {config.outputs.directory}")
-    return 0
+    plan = compile_config(args.config)  # in memory: nothing is written
+    tracker = plan.locations.tracker if plan.locations else "(tracker)"
+    rows = len(plan.pools[0].rows) if plan.layout == "single" else None
+    _out(f"{args.config}: config valid; tracker {tracker}: "
+         + (f"{rows} row(s) valid" if rows is not None else "valid")
+         + f"; outputs -> {plan.locations.output_directory if plan.locations else '(none)'}")
+    text, blocked = render_verdicts(plan)
+    _out(text)
+    return 3 if blocked else 0
 
 
 def _compile_one(config: str, output: str | None, quiet: bool) -> tuple[Path, object]:

@@ -22,7 +22,7 @@ SUMMARY = ("mean", "sd", "median", "lower", "upper", "interval_level")
 PCT = ("mean_pct", "median_pct", "lower_pct", "upper_pct")
 SENSITIVITY_STATS = ("mean", "sd", "lower", "upper", "interval_width", "prob_positive", "diagnostics_pass",
                      "delta_mean", "delta_mean_sd", "delta_prob_positive", "delta_interval_width_rel", "material",
-                     "material_reasons")
+                     "material_reasons", "same_as", "checked_with_mcmc")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ CATALOGUE: tuple[OutputFile, ...] = (
     OutputFile("study_effects.csv", "csv", "pool", "per pooled study: observed, SE, shrunken theta_i, weight",
                AFTER_POOLING,
                ("study_id", "study_name", "decision", "observed", "se", *SUMMARY, "prob_positive", "shrinkage",
-                *PCT),
+                "weight", *PCT),
                ("study_id", "study_name", "decision"), "study_effects.csv"),
     OutputFile("future_true_effect_summary.csv", "csv", "pool",
                "the latent true effect of a comparable future study", AFTER_POOLING,
@@ -84,7 +84,7 @@ CATALOGUE: tuple[OutputFile, ...] = (
                ("hypothesis", "evidence", "description"), "model_comparison.csv"),
     OutputFile("diagnostics.csv", "csv", "pool", "per fit: sampler diagnostics and the exact cross-check",
                "when the pool was not blocked (the MCMC check ran)",
-               ("fit", "parameter", "check", "value", "threshold", "pass"),
+               ("fit", "parameter", "check", "value", "threshold", "pass", "mcmc", "exact", "mcse", "draws"),
                ("fit", "parameter", "check"), "diagnostics.csv"),
     OutputFile("prior_diagnostics.csv", "csv", "pool", "prior weight and prior-predictive checks", AFTER_POOLING,
                ("check", "parameter", "value", "reference", "warning", "message"),
@@ -96,16 +96,18 @@ CATALOGUE: tuple[OutputFile, ...] = (
     OutputFile("prior_sensitivity.csv", "csv", "pool", "the pooled result under each prior spec",
                "when sensitivity.prior is true and the pool was not blocked",
                ("fit", "spec", "mu_mean", "mu_sd", "tau_scale", "tau_family", *SENSITIVITY_STATS),
-               ("fit", "spec", "tau_family", "material_reasons"), "prior_sensitivity.csv"),
+               ("fit", "spec", "tau_family", "material_reasons", "same_as"), "prior_sensitivity.csv"),
     OutputFile("uncertainty_sensitivity.csv", "csv", "pool", "the pooled result under each scenario level",
                "when sensitivity.uncertainty is true and pooled rows use scenario uncertainty",
                ("fit", "level", "scenario_se", *SENSITIVITY_STATS),
-               ("fit", "level", "material_reasons"), "uncertainty_sensitivity.csv"),
+               ("fit", "level", "material_reasons", "same_as"), "uncertainty_sensitivity.csv"),
     OutputFile("influence.csv", "csv", "pool", "leave-one-out: mu with each study left out (exact)",
                "when sensitivity.leave_one_out is true and at least 3 studies are pooled",
-               ("left_out", "mu_mean", "mu_lower", "mu_upper", "tau_mean", "delta_mu_mean", "delta_tau_mean",
-                "diagnostics_pass"),
-               ("left_out",), "influence.csv"),
+               ("left_out", "study_name", "k", "mu_mean", "mu_sd", "mu_lower", "mu_upper", "prob_positive",
+                "tau_median", "delta_mu_mean", "delta_mu_mean_sd", "delta_prob_positive",
+                "delta_interval_width_rel", "mu_mean_pct", "mu_lower_pct", "mu_upper_pct", "material",
+                "material_reasons", "changes_conclusion"),
+               ("left_out", "study_name", "material_reasons"), "influence.csv"),
     OutputFile("cumulative.csv", "csv", "pool", "mu after each study in window_end order (exact)", AFTER_POOLING,
                ("step", "study_id", "study_name", "window_end", "k", "mu_mean", "mu_sd", "mu_lower", "mu_upper",
                 "prob_positive", "tau_median", "mu_mean_pct", "mu_lower_pct", "mu_upper_pct"),

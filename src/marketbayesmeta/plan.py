@@ -137,6 +137,7 @@ class Fit(_Frozen):
     scenario_level: ScenarioLevel | None = None  # overrides every scenario row's SE
     leave_out: str | None = None  # study_id left out
     seed: int
+    same_as: str | None = None  # the fit this one is identical to (same priors and data): not computed twice
 
 
 class SensitivityPlan(_Frozen):

@@ -219,7 +219,9 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
         justified=a.triangulate_only_justification is not None)
     prep = model_scale_effects(tracker, a.scale, scenario_se)
 
-    dups = find_duplicates(tracker, comparable)
+    # Only groups that touch the pool: a possible duplicate among rows that cannot enter it (another
+    # metric or evidence type) is the tracker survey's business (`audit`), not this run's.
+    dups = [d for d in find_duplicates(tracker, comparable) if comparable.loc[d.index].any()]
     dup_of: dict[int, str] = {}
     for d in dups:
         if d.kind == "blocking":
@@ -247,7 +249,9 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
     priors = resolve_priors(config)
     main = PriorSet(mu_mean=float(priors["mu_mean"].value), mu_sd=float(priors["mu_sd"].value),
                     tau_scale=float(priors["tau_scale"].value), tau_family=str(priors["tau_family"].value))
-    fits, unc_status, reference = build_fits(config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids)
+    fits, unc_status, reference = build_fits(
+        config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids,
+        scenario_levels={r.uncertainty_scenario for r in rows if r.decision == "scenario"})
     return Pool(
         name=name, label=label, metric=a.metric, scale=a.scale, evidence_types=list(a.evidence_types),
         filters={c: list(v) for c, v in (filters or {}).items()},

@@ -104,7 +104,7 @@ class PriorSpec(_Strict):
 class Sensitivity(_Strict):
     prior: bool = True
     uncertainty: bool = True
-    leave_one_out: bool = False
+    leave_one_out: bool = Field(True, description="influence.csv: mu with each study left out (exact)")
     prior_specs: list[PriorSpec] | None = None
     materiality: Materiality = Materiality()
 

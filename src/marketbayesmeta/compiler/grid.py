@@ -52,9 +52,13 @@ def prior_specs(config: Config, main: PriorSet) -> list[tuple[str, PriorSet]]:
     return specs
 
 
-def build_fits(config: Config, main: PriorSet, *, has_scenarios: bool,
-               pooled_ids: list[str]) -> tuple[list[Fit], str, str]:
-    """(fits, uncertainty_status, reference prior name)."""
+def build_fits(config: Config, main: PriorSet, *, has_scenarios: bool, pooled_ids: list[str],
+               scenario_levels: set[str] | None = None) -> tuple[list[Fit], str, str]:
+    """(fits, uncertainty_status, reference prior name).
+
+    A fit identical to main (a prior spec with main's priors; the scenario level every scenario row
+    already has, in ``scenario_levels``) is marked ``same_as="main"``: it is the same posterior, so it
+    is neither computed nor sampled again, and its sensitivity row equals main's."""
     seed = config.sampler.random_seed
     fits = [Fit(name="main", kind="main", label="main", priors=main, seed=fit_seed(seed, "main"))]
     reference = "main"
@@ -65,7 +69,7 @@ def build_fits(config: Config, main: PriorSet, *, has_scenarios: bool,
         for name, priors in specs:
             fit_name = f"prior:{name}"
             fits.append(Fit(name=fit_name, kind="prior", label=name, priors=priors,
-                            seed=fit_seed(seed, fit_name)))
+                            seed=fit_seed(seed, fit_name), same_as="main" if priors == main else None))
     if not config.sensitivity.uncertainty:
         status = "disabled"
     elif not has_scenarios:
@@ -75,7 +79,8 @@ def build_fits(config: Config, main: PriorSet, *, has_scenarios: bool,
         for level in LEVELS:
             fit_name = f"uncertainty:{level}"
             fits.append(Fit(name=fit_name, kind="uncertainty", label=level, priors=main,
-                            scenario_level=level, seed=fit_seed(seed, fit_name)))
+                            scenario_level=level, seed=fit_seed(seed, fit_name),
+                            same_as="main" if scenario_levels == {level} else None))
     if config.sensitivity.leave_one_out and len(pooled_ids) >= 3:
         for sid in pooled_ids:
             fit_name = f"loo:{sid}"

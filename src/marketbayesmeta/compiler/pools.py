@@ -111,7 +111,7 @@ def pool_specs(config: Config, tracker: pd.DataFrame, *, config_file: str = "con
             specs.append(base)
             continue
         columns = [in_scope[c].str.strip().str.lower() for c in split]
-        combos = sorted(set(zip(*columns, strict=True)))
+        combos = sorted(set(zip(*columns, strict=True)), key=lambda c: [(v == "", v) for v in c])  # blank last
         for combo in combos:
             name = base.name + "".join(f"__{c}-{slug(v)}" for c, v in zip(split, combo, strict=True))
             filters = {**base.filters, **{c: (v,) for c, v in zip(split, combo, strict=True)}}

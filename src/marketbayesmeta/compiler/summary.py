@@ -65,3 +65,18 @@ def render_summary(plan: Plan, *, max_rows: int = 200) -> str:
         lines += ["", *pool_summary(pool, max_rows=max_rows if plan.layout == "single" else 20)]
     lines += ["", f"plan_hash: {plan.plan_hash}"]
     return "\n".join(lines)
+
+
+def render_verdicts(plan: Plan) -> tuple[str, bool]:
+    """What a run of ``plan`` would conclude before sampling, per pool (blockers, warnings,
+    readiness), and whether any pool would be blocked (check-config's exit code 3)."""
+    lines = []
+    for pool in plan.pools:
+        v = verdict(pool)
+        rv = pool.readiness
+        lines.append(f"{pool.name}: {'BLOCKED' if v == 'blocked' else 'would run'}; readiness {rv.readiness} "
+                     f"({rv.why})")
+        for d in pool.duplicates:
+            lines.append(f"  {'blocker' if d.kind == 'blocking' else 'warning'}: {d.kind} duplicate: {d.message}")
+    blocked = any(verdict(p) == "blocked" for p in plan.pools)
+    return "\n".join(lines), blocked

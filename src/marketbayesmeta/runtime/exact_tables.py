@@ -23,7 +23,8 @@ import numpy as np
 from scipy import special, stats
 
 from ..families import family
-from ..plan import Materiality, PriorSet
+from ..plan import PriorSet
+from ..settings import Materiality
 from ..vocabulary import SCALES
 from . import sensitivity
 from .exact import (

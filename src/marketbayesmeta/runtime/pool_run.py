@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -25,7 +24,9 @@ from ..plan import Plan, Pool
 from ..run_status import RunStatus
 from . import tables
 from .csvio import write_table
-from .fits import FitResult, default_fit_jobs, sample_fits
+from .dispatch import in_task_worker
+from .fits import PRECISION_CHECKS, FitResult, checked_fits, default_fit_jobs, sample_fits
+from .numbers import write_numbers
 from .status import StatusBook
 
 VERSIONED = ("python", "marketbayesmeta", "pymc", "pytensor", "arviz", "numpy", "scipy", "pandas", "xarray",
@@ -110,8 +111,12 @@ def _posterior_netcdf(res: FitResult, pool: Pool, plan_hash: str, path: Path) ->
     }, coords=coords, attrs={"fit": res.fit.name, "seed": res.fit.seed, "plan_hash": plan_hash,
                              "scale": pool.scale})
     p = res.fit.priors
+    # Wall-clock statistics and timestamps would make the file differ between identical runs.
+    stats = res.idata.sample_stats.drop_vars([v for v in res.idata.sample_stats.data_vars
+                                              if v.startswith(("perf_counter", "process_time"))])
+    stats.attrs = {k: v for k, v in stats.attrs.items() if k not in ("created_at", "sampling_time")}
     idata = az.InferenceData(
-        posterior=posterior, sample_stats=res.idata.sample_stats,
+        posterior=posterior, sample_stats=stats,
         observed_data=xr.Dataset({"y": (("study",), res.y)}, coords={"study": coords["study"]}),
         constant_data=xr.Dataset({"se": (("study",), res.se), "mu_mean": p.mu_mean, "mu_sd": p.mu_sd,
                                   "tau_scale": p.tau_scale}, coords={"study": coords["study"]},
@@ -147,125 +152,37 @@ def _warnings_from_plan(pool: Pool, book: StatusBook) -> None:
                                               "ruled out")
 
 
-def _sensitivity(pool: Pool, results: dict[str, FitResult], book: StatusBook,
-                 staging: Path) -> None:
-    from .posterior import summarize
-    from .sensitivity import compare, fit_stats
-
-    rule = pool.sensitivity.materiality
-    interval = pool.reporting.interval
-
-    def compare_grid(kind: str, ref: FitResult | None,
-                     describe: Callable[[FitResult], dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-        """Rows of the ``kind`` fits against ``ref`` and the material findings among them."""
-        if ref is None or not ref.ok:
-            return [], []
-        ref_stats = fit_stats(summarize(ref.draws.mu, interval), ref.passes)
-        rows, material = [], []
-        for res in results.values():
-            if res.fit.kind == kind and res.ok:
-                row = compare(fit_stats(summarize(res.draws.mu, interval), res.passes), ref_stats, rule)
-                rows.append({"fit": res.fit.name, **describe(res), **row})
-                if row["material"]:
-                    material.append(f"{res.fit.label}: {row['material_reasons']}")
-        return rows, material
-
-    if pool.sensitivity.prior:
-        ref = pool.sensitivity.reference_prior
-        rows, material = compare_grid("prior", results.get("main" if ref == "main" else f"prior:{ref}"),
-                                      lambda r: {"spec": r.fit.label, **r.fit.priors.model_dump()})
-        write_table(staging, "prior_sensitivity.csv", rows)
-        if material:
-            book.add("material_prior_dependence", "material prior dependence (" + rule.rule + "): "
-                     + "; ".join(material))
-    if pool.sensitivity.uncertainty_status == "applicable":
-        rows, material = compare_grid("uncertainty", results.get("main"), lambda r: {
-            "level": r.fit.label, "scenario_se": float(pool.scenario_se[r.fit.label].value)})
-        write_table(staging, "uncertainty_sensitivity.csv", rows)
-        if material:
-            book.add("material_uncertainty_dependence", "the result depends materially on the scenario "
-                     "uncertainty level: " + "; ".join(material))
-    if pool.sensitivity.leave_one_out:
-        main = results.get("main")
-        rows = []
-        for res in results.values():
-            if res.fit.kind != "leave_one_out" or not res.ok or main is None or not main.ok:
-                continue
-            m = summarize(res.draws.mu, interval)
-            t = float(res.draws.tau.mean())
-            rows.append({"left_out": res.fit.leave_out, "mu_mean": m["mean"], "mu_lower": m["lower"],
-                         "mu_upper": m["upper"], "tau_mean": t,
-                         "delta_mu_mean": m["mean"] - float(main.draws.mu.mean()),
-                         "delta_tau_mean": t - float(main.draws.tau.mean()), "diagnostics_pass": res.passes})
-        write_table(staging, "influence.csv", rows)
-
-
-def _headline(pool: Pool, mu: dict[str, Any], tau: dict[str, Any], future: dict[str, Any]) -> dict[str, Any]:
-    """run_status.json's headline, taken from the pooled_summary and future_true_effect rows."""
-    h: dict[str, Any] = {"scale": pool.scale, "interval_level": pool.reporting.interval}
-    h.update({f"mu_{k}": mu[k] for k in ("mean", "sd", "median", "lower", "upper")})
-    h["prob_positive"] = mu["prob_positive"]
-    h.update({f"tau_{k}": tau[k] for k in ("mean", "median", "lower", "upper")})
-    h.update({f"future_{k}": future[k] for k in ("mean", "lower", "upper")})
-    if pool.scale == "log_relative":
-        h.update({"mu_mean_pct": mu["mean_pct"], "mu_lower_pct": mu["lower_pct"], "mu_upper_pct": mu["upper_pct"],
-                  "future_lower_pct": future["lower_pct"], "future_upper_pct": future["upper_pct"]})
-    return h
-
-
-def _write_results(pool: Pool, plan_hash: str, results: list[FitResult], book: StatusBook,
-                   staging: Path) -> dict[str, Any] | None:
-    """Write the sampling artefacts; returns the headline (None without a main posterior)."""
-    from .prior_checks import prior_diagnostic_rows
-
-    by_name = {r.fit.name: r for r in results}
-    main = by_name["main"]
-    log_scale = pool.scale == "log_relative"
-    diag_rows = []
+def _diagnostics(pool: Pool, results: list[FitResult], book: StatusBook, directory: Path) -> None:
+    """diagnostics.csv of the sampled fits, and the reasons their failures give."""
+    rows = []
     for res in results:
-        diag_rows += res.diagnostics
-        diag_rows.append({"fit": res.fit.name, "parameter": "(fit)", "check": "all", "value": None,
-                          "threshold": None, "pass": res.passes})
-    write_table(staging, "diagnostics.csv", diag_rows)
-    failed = [r for r in results if not r.ok]
-    for r in failed:
-        book.add("sampling_failed", f"fit {r.fit.name} failed: {r.error}")
+        rows += res.diagnostics
+        rows.append({"fit": res.fit.name, "parameter": "(fit)", "check": "all", "value": None, "threshold": None,
+                     "pass": res.passes, "draws": res.draws_used or None})
+    write_table(directory, "diagnostics.csv", rows)
+    for r in results:
+        if not r.ok:
+            book.add("sampling_failed", f"the MCMC check of fit {r.fit.name} failed: {r.error}")
     not_passing = [r for r in results if r.ok and not r.passes]
-    if not_passing:
-        detail = "; ".join(
-            f"{r.fit.name}: " + ", ".join(sorted({f"{d['parameter']} {d['check']}={d['value']:.4g} "
-                                                   f"(threshold {d['threshold']:g})"
-                                                   for d in r.diagnostics if not d["pass"]}))
-            for r in not_passing)
-        if pool.thresholds.on_failure == "block":
-            book.add("diagnostics_failed", f"sampler diagnostics or the exact cross-check failed: {detail}")
-        else:
-            book.add("diagnostics_warning", "sampler diagnostics or the exact cross-check failed (downgraded to a "
-                                            f"warning by diagnostics.on_failure: warn): {detail}")
-    if not main.ok:
-        return None
-    prior_rows = prior_diagnostic_rows(main.fit.priors, main.y, main.se, main.fit.seed)
-    write_table(staging, "prior_diagnostics.csv", prior_rows)
-    if any(r["warning"] for r in prior_rows):
-        book.add("prior_diagnostics_warning", "prior diagnostics warn: " +
-                 "; ".join(r["message"] for r in prior_rows if r["warning"]))
-    iv = pool.reporting.interval
-    d = main.draws
-    mu_row, tau_row = tables.pooled_rows(d, iv, log_scale)
-    future_row = tables.summary_row("future_true_effect", d.future, iv, log_scale)
-    write_table(staging, "pooled_summary.csv", [mu_row, tau_row])
-    write_table(staging, "future_true_effect_summary.csv", [future_row])
-    write_table(staging, "study_effects.csv",
-              tables.study_rows(pool, main.ids, main.y, main.se, d, iv, log_scale))
-    ppc = tables.ppc_rows(main.ids, main.y, main.se, d, iv)
-    write_table(staging, "ppc.csv", ppc)
-    flagged = [r["study_id"] for r in ppc if r["flag"]]
-    if flagged:
-        book.add("ppc_flags", f"{len(flagged)} study(ies) outside their in-sample {100 * iv:g} % posterior "
-                              f"predictive interval: {', '.join(flagged)}")
-    _sensitivity(pool, by_name, book, staging)
-    _posterior_netcdf(main, pool, plan_hash, staging / "posterior.nc")
-    return _headline(pool, mu_row, tau_row, future_row)
+    if not not_passing:
+        return
+    detail = "; ".join(
+        f"{r.fit.name} ({r.draws_used} draws per chain): " + ", ".join(sorted(
+            {f"{d['parameter']} {d['check']}={d['value']:.4g} (threshold {d['threshold']:g})"
+             for d in r.diagnostics if not d["pass"]})) for r in not_passing)
+    precision_only = all(r.failing() <= PRECISION_CHECKS for r in not_passing)
+    todo = ("Only Monte Carlo precision fell short, even at sampler.max_draws "
+            f"({pool.sampler.draw_limit} draws per chain): raise sampler.max_draws (or draws) and run again. "
+            if precision_only else
+            "The sampler did not converge or diverged (r-hat, divergences or BFMI): raise sampler.tune and "
+            "sampler.target_accept (e.g. 2000 and 0.95) and run again; if it persists, look for a study that "
+            "conflicts with the others. ")
+    todo += "The reported numbers come from the exact engine; the MCMC check could not confirm them."
+    if pool.thresholds.on_failure == "block":
+        book.add("diagnostics_failed", f"the MCMC check failed: {detail}. {todo}")
+    else:
+        book.add("diagnostics_warning", "the MCMC check failed (downgraded to a warning by diagnostics.on_failure: "
+                                        f"warn): {detail}. {todo}")
 
 
 def run_pool(pool: Pool, directory: Path, ctx: RunContext) -> PoolOutcome:
@@ -281,14 +198,22 @@ def run_pool(pool: Pool, directory: Path, ctx: RunContext) -> PoolOutcome:
     _warnings_from_plan(pool, book)
     headline = None
     if book.status != "blocked":
-        progress.say(f"sampling {len(pool.fits)} fit(s) of {pool.name} "
+        checked = len(checked_fits(pool))
+        progress.say(f"{pool.name}: exact numbers for {len(pool.fits)} fit(s); MCMC check of {checked} "
                      f"({pool.sampler.chains} chains × {pool.sampler.draws} draws)")
         jobs = default_fit_jobs(pool) if ctx.fit_jobs is None else max(1, ctx.fit_jobs)
-        results = sample_fits(pool, lambda i, r: progress.fit(i, len(pool.fits), r), jobs=jobs,
+        if in_task_worker():
+            jobs = 1  # a pool running in a worker samples its fits in that process
+        results = sample_fits(pool, lambda i, r: progress.fit(i, checked, r), jobs=jobs,
                               close_fds=ctx.close_fds, say=progress.say,
                               progressbar=not ctx.quiet and jobs == 1 and sys.stderr.isatty())
+        sampled = {r.fit.name: r for r in results}
+        _diagnostics(pool, results, book, directory)
         try:
-            headline = _write_results(pool, ctx.plan_hash, results, book, directory)
+            headline = write_numbers(pool, sampled, book, directory)
+            main = sampled.get("main")
+            if main is not None and main.ok:
+                _posterior_netcdf(main, pool, ctx.plan_hash, directory / "posterior.nc")
         except Exception as exc:  # noqa: BLE001 - recorded as a failed run, artefacts so far kept
             book.add("artefact_failed", f"writing the results failed: {type(exc).__name__}: {exc}")
 
@@ -296,7 +221,8 @@ def run_pool(pool: Pool, directory: Path, ctx: RunContext) -> PoolOutcome:
         return RunStatus(
             status=book.status, reportable=book.reportable, reasons=book.reasons, exit_code=book.exit_code,
             plan_hash=ctx.plan_hash, project_name=ctx.project_name, layout=ctx.layout, pool=pool.name,
-            pool_hash=pool.pool_hash, engine="mcmc", readiness=pool.readiness.readiness,
+            pool_hash=pool.pool_hash, engine=None if headline is None else pool.reporting.summaries,
+            readiness=pool.readiness.readiness,
             allow_stale=ctx.allow_stale, stale_sources=list(ctx.stale_sources), started_at=started,
             finished_at=finished, package_version=ctx.package_version, versions=versions(), headline=headline)
 

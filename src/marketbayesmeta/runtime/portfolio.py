@@ -108,7 +108,7 @@ def _reused_outcome(pool: Pool, directory: Path) -> PoolOutcome:
 def run_portfolio(plan: Plan, staging: Path, ctx: RunContext, *, previous: Path | None, jobs: int = 1,
                   dask_address: str | None = None) -> list[PoolOutcome]:
     """Every pool of ``plan`` into ``staging/pools/<pool>/`` (reused or run); outcomes in plan order."""
-    from .dispatch import TaskFailure, run_tasks
+    from .dispatch import TaskFailure, require_distributed, run_tasks
 
     progress = Progress(ctx.quiet)
     pools_dir = staging / POOLS_DIR
@@ -132,25 +132,30 @@ def run_portfolio(plan: Plan, staging: Path, ctx: RunContext, *, previous: Path 
     progress.say(f"running {len(to_run)} pool(s)" + (f" on {jobs} worker(s)" if jobs > 1 else "")
                  + (f" on the Dask cluster {dask_address}" if dask_address else ""))
     task_ctx = replace(ctx, quiet=True, close_fds=(), fit_jobs=1 if (jobs > 1 or dask_address) else ctx.fit_jobs)
+    if dask_address:
+        require_distributed()  # a clear exit 2 before anything runs
     done = 0
 
-    def finished(index: int, result: PoolTaskResult | TaskFailure) -> None:
+    def finished(index: int, result: PoolTaskResult) -> None:
         nonlocal done
         done += 1
         pool = to_run[index]
-        if isinstance(result, PoolTaskResult):
-            target = pools_dir / pool.name
-            for name, data in result.files.items():
-                (target / name).parent.mkdir(parents=True, exist_ok=True)
-                (target / name).write_bytes(data)
-            outcomes[pool.name] = result.outcome
-            progress.say(f"pool {done}/{len(to_run)} {pool.name} … {result.seconds:.1f} s, {result.outcome.status}")
-        else:
-            outcomes[pool.name] = _failed_outcome(pool, result.message)
-            progress.say(f"pool {done}/{len(to_run)} {pool.name} … failed: {result.message}")
+        target = pools_dir / pool.name
+        for name, data in result.files.items():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            (target / name).write_bytes(data)
+        outcomes[pool.name] = result.outcome
+        progress.say(f"pool {done}/{len(to_run)} {pool.name} … {result.seconds:.1f} s, {result.outcome.status}")
+
+    def failed(index: int, failure: TaskFailure) -> None:
+        nonlocal done
+        done += 1
+        pool = to_run[index]
+        outcomes[pool.name] = _failed_outcome(pool, failure.message)
+        progress.say(f"pool {done}/{len(to_run)} {pool.name} … failed: {failure.message}")
 
     run_tasks([PoolTask(pool, task_ctx) for pool in to_run], pool_task, jobs=jobs, dask_address=dask_address,
-              on_result=finished)
+              on_result=finished, on_error=failed)
     for pool in to_run:
         if not (pools_dir / pool.name / "run_status.json").exists():
             _write_failed_pool(pools_dir / pool.name, pool, ctx, outcomes[pool.name])
