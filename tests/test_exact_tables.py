@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from scipy import optimize, special, stats
 
 from marketbayesmeta.families import family
-from marketbayesmeta.plan import Materiality, PriorSet
+from marketbayesmeta.plan import MaterialityRule, PriorSet
 from marketbayesmeta.runtime import exact_tables as et
 from marketbayesmeta.runtime.exact import exact_posterior
 from marketbayesmeta.runtime.sensitivity import compare
@@ -31,7 +31,7 @@ TAU_LOGPDF = {
     "half_cauchy": lambda t, sc: stats.halfcauchy.logpdf(t, scale=sc),
     "exponential": lambda t, sc: stats.expon.logpdf(t, scale=sc),
 }
-RULE = Materiality(mean_shift_sd=0.25, prob_positive_shift=0.1, prob_positive_crosses_half=True,
+RULE = MaterialityRule(mean_shift_sd=0.25, prob_positive_shift=0.1, prob_positive_crosses_half=True,
                    interval_width_change=0.25, rule="test rule")
 QS = (0.025, 0.5, 0.975)
 CDF_TOL = 2e-5  # |grid CDF at the engine's quantile - q|: the grid's own error is ~1e-6
