@@ -708,12 +708,12 @@ def sec_exact(ctx: Context) -> None:
 def sec_exact_tables(ctx: Context) -> None:
     import numpy as np
 
-    from marketbayesmeta.plan import Materiality, PriorSet
+    from marketbayesmeta.plan import MaterialityRule, PriorSet
     from marketbayesmeta.runtime import exact_tables as et
     from marketbayesmeta.runtime.exact import exact_posterior
 
     priors = PriorSet(mu_mean=0.0, mu_sd=1.0, tau_scale=0.5, tau_family="half_normal")
-    rule = Materiality(mean_shift_sd=0.5, prob_positive_shift=0.1, prob_positive_crosses_half=True,
+    rule = MaterialityRule(mean_shift_sd=0.5, prob_positive_shift=0.1, prob_positive_crosses_half=True,
                        interval_width_change=0.25, rule="benchmark")
     rng = np.random.default_rng(15)
     y, se = rng.normal(0.03, 0.05, 15), rng.uniform(0.01, 0.08, 15)
