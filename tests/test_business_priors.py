@@ -18,18 +18,19 @@ from pydantic import ValidationError
 from scipy import stats
 
 from marketbayesmeta.compiler.business_priors import (
-    TAU_QUANTILE_FACTOR,
     BusinessPriorError,
     ExpectedEffect,
     TypicalSpread,
     compile_business_priors,
     implied_business_terms,
+    tau_quantile_factor,
 )
 from marketbayesmeta.compiler.units import TRANSFORMS
+from marketbayesmeta.families import FAMILY_NAMES
 
 PAIRS = sorted(TRANSFORMS)  # every (unit, scale) pair the model converts
 SCALE_UNITS = {scale: [u for u, s in PAIRS if s == scale] for _, scale in PAIRS}
-FAMILIES = sorted(TAU_QUANTILE_FACTOR)
+FAMILIES = sorted(FAMILY_NAMES)
 # stated value -> model scale, written from the unit table of SPEC §4 (not from units.py)
 TO_MODEL = {"relative_percent": lambda x: math.log(1 + x / 100), "relative_fraction": lambda x: math.log(1 + x),
             "ratio": math.log, "log_relative": lambda x: x, "percentage_point": lambda x: x,
@@ -114,16 +115,15 @@ def test_property_typical_spread_round_trips(stated: tuple[TypicalSpread, str], 
     result = compile_business_priors(None, spread, scale=scale, tau_family=family)
     implied = implied_business_terms(0.0, 1.0, result.tau_scale, scale=scale, tau_family=family, unit=spread.unit)
     assert close(implied.spread_median, spread.value)
-    assert close(TO_MODEL[spread.unit](spread.value), result.tau_scale * TAU_QUANTILE_FACTOR[family][0.5])
+    assert close(TO_MODEL[spread.unit](spread.value), result.tau_scale * tau_quantile_factor(family, 0.5))
 
 
 def test_tau_quantile_factors_match_scipy() -> None:
-    dists = {"half_normal": stats.halfnorm(), "half_cauchy": stats.halfcauchy(),
-             "half_student_t": stats.t(3)}  # |T_3|: P(|T| <= q) = p  <=>  q = t3.ppf((1 + p) / 2)
-    for family, quantiles in TAU_QUANTILE_FACTOR.items():
-        for p, q in quantiles.items():
-            expected = dists[family].ppf((1 + p) / 2) if family == "half_student_t" else dists[family].ppf(p)
-            assert q == pytest.approx(expected, rel=1e-12), (family, p)
+    dists = {"half_normal": stats.halfnorm(), "half_cauchy": stats.halfcauchy(), "exponential": stats.expon()}
+    assert set(dists) == set(FAMILY_NAMES)
+    for family, dist in dists.items():
+        for p in (0.5, 0.95):
+            assert tau_quantile_factor(family, p) == pytest.approx(dist.ppf(p), rel=1e-12), (family, p)
 
 
 def test_monte_carlo_coverage_and_tau_median() -> None:
@@ -137,7 +137,7 @@ def test_monte_carlo_coverage_and_tau_median() -> None:
     inside = np.mean((lift > -5) & (lift < 15))
     assert abs(inside - 0.8) < 4 * math.sqrt(0.8 * 0.2 / n)
     samplers = {"half_normal": lambda s: np.abs(rng.normal(0, s, n)), "half_cauchy": lambda s: np.abs(s * rng.standard_cauchy(n)),
-                "half_student_t": lambda s: np.abs(s * rng.standard_t(3, n))}
+                "exponential": lambda s: s * rng.standard_exponential(n)}
     for family, draw in samplers.items():
         result = compile_business_priors(None, TypicalSpread(value=5, unit="relative_percent"), scale="log_relative",
                                          tau_family=family)
@@ -225,7 +225,7 @@ def test_unknown_family_and_scale_are_clear_errors() -> None:
 def test_models_are_frozen_and_json_round_trip() -> None:
     result = compile_business_priors(ExpectedEffect(lower=-5, upper=15, unit="relative_percent"),
                                      TypicalSpread(value=5, unit="relative_percent"), scale="log_relative",
-                                     tau_family="half_student_t")
+                                     tau_family="exponential")
     assert type(result).model_validate_json(result.model_dump_json()) == result
     with pytest.raises(ValidationError):
         result.mu_mean = 0.0  # type: ignore[misc]
@@ -242,7 +242,7 @@ def test_choose_priors_page_shows_what_the_code_prints() -> None:
         (ExpectedEffect(lower=-10, upper=10, **pct), None, "log_relative", "half_normal"),
         (None, TypicalSpread(value=5, **pct), "log_relative", "half_normal"),
         (None, TypicalSpread(value=5, **pct), "log_relative", "half_cauchy"),
-        (None, TypicalSpread(value=5, **pct), "log_relative", "half_student_t"),
+        (None, TypicalSpread(value=5, **pct), "log_relative", "exponential"),
         (ExpectedEffect(lower=-1, upper=3, unit="percentage_point", level=0.9), None, "percentage_point", "half_normal"),
         (None, TypicalSpread(value=1, unit="percentage_point"), "percentage_point", "half_normal"),
     ]
@@ -255,7 +255,7 @@ def test_choose_priors_page_shows_what_the_code_prints() -> None:
     assert "−85.9 % to +610 %" in log_default and "40.1 %" in log_default and "below 166 %" in log_default
     assert "effect −19.6 pp to +19.6 pp; spread 3.37 pp typical, below 9.8 pp" in page
     assert "−19.6 pp to +19.6 pp" in pp_default and "3.37 pp" in pp_default and "below 9.8 pp" in pp_default
-    for family, q95 in (("half_normal", "15.2 %"), ("half_student_t", "22.5 %"), ("half_cauchy", "85.9 %")):
+    for family, q95 in (("half_normal", "15.2 %"), ("exponential", "23.5 %"), ("half_cauchy", "85.9 %")):
         scale = compile_business_priors(None, TypicalSpread(value=5, **pct), scale="log_relative",
                                         tau_family=family).tau_scale
         implied = implied_business_terms(0.0, 1.0, scale, scale="log_relative", tau_family=family)

@@ -19,8 +19,7 @@ from pydantic import ValidationError
 
 from helpers import EXAMPLES
 from marketbayesmeta.canonical import canonical_dumps
-from marketbayesmeta.compiler import plausibility as pl
-from marketbayesmeta.compiler.checks import (
+from marketbayesmeta.checks import (
     CHECK_CODES,
     CHECK_SEVERITY,
     Acknowledgement,
@@ -30,10 +29,12 @@ from marketbayesmeta.compiler.checks import (
     make_check,
     row_labels,
 )
+from marketbayesmeta.compiler import plausibility as pl
 from marketbayesmeta.compiler.config import DEFAULT_SCENARIOS
 from marketbayesmeta.compiler.plausibility import plausibility_checks, robust_outlier_z, robust_sd
 from marketbayesmeta.compiler.prepare import comparable_mask, model_scale_effects
 from marketbayesmeta.compiler.tracker import parse_tracker
+from marketbayesmeta.compiler.triangulate import triangulate_only_reasons
 from marketbayesmeta.compiler.units import UNITS
 from statistical.stat_datasets import DATASETS, SCHOOLS_S, SCHOOLS_Y
 
@@ -45,7 +46,9 @@ def pool_from_csv(text: str, *, metric: str = "sales", scale: str = "log_relativ
                   evidence: tuple[str, ...] = ("geo_test",)) -> pd.DataFrame:
     """The rows of ``text`` (a tracker CSV) that enter the pool, with their model-scale effects."""
     frame = parse_tracker(text.encode("utf-8"), "tracker.csv")
-    _, enters = comparable_mask(frame, metric=metric, scale=scale, evidence_types=list(evidence), justified=False)
+    why = triangulate_only_reasons(frame["evidence_type"], frame["metric"])
+    _, enters = comparable_mask(frame, metric=metric, scale=scale, evidence_types=list(evidence), justified=False,
+                                triangulate_why=why)
     effects = model_scale_effects(frame, scale, DEFAULT_SCENARIOS[scale])
     return pd.concat([frame, effects], axis=1)[enters].reset_index(drop=True)
 

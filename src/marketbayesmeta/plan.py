@@ -29,6 +29,7 @@ from .canonical import (
     pretty_dumps,
     strict_loads,
 )
+from .checks import Check
 from .errors import PlanError
 from .settings import Diagnostics, Materiality, Reporting, Sampler
 from .vocabulary import (
@@ -164,6 +165,17 @@ class Locations(_Frozen):
     output_directory: str
 
 
+class Override(_Frozen):
+    """A setting changed from its default in the less conservative direction, or priors stated without
+    a written justification: shown to the reviewer as a reason of the run."""
+
+    code: Literal["threshold_loosened", "diagnostics_downgraded", "priors_unjustified"]
+    setting: str  # e.g. "diagnostics.max_rhat"
+    value: float | int | str | bool
+    default: float | int | str | bool | None
+    message: str
+
+
 class Pool(_Frozen):
     """One pool of the plan: everything its execution reads (rows, priors, grid, settings).
 
@@ -184,12 +196,17 @@ class Pool(_Frozen):
     duplicates: list[DuplicateGroup]
     readiness: ReadinessVerdict
     priors: dict[str, Provenanced]  # mu_mean, mu_sd, tau_scale, tau_family
+    prior_conversion: dict[str, Any] | None = None  # business terms -> model scale (stated values, formulas)
+    priors_implied: str = ""  # what the priors say in the pool's own unit
+    priors_justification: str | None = None
     scenario_se: dict[str, Provenanced]  # low, medium, high (model-scale SEs)
     sampler: Sampler
     thresholds: Diagnostics
     sensitivity: SensitivityPlan
     fits: list[Fit]
     reporting: Reporting
+    checks: list[Check] = Field(default_factory=list)  # plausibility findings (acknowledged ones marked)
+    overrides: list[Override] = Field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         """``model_dump(mode="json")`` with ``rows`` streamed (see :func:`_rows_stream`)."""

@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from ..checks import apply_acknowledgements
+from ..errors import ConfigError, Problem
 from ..plan import (
     DuplicateGroup,
     MaterialityRule,
     Plan,
     Pool,
-    PriorSet,
     ReadinessVerdict,
     Row,
     SensitivityPlan,
@@ -24,16 +25,14 @@ from ..plan import (
 )
 from .config import Config
 from .duplicates import Duplicate, find_duplicates
-from .grid import build_fits, resolve_priors, resolve_scenarios
+from .grid import build_fits
+from .overrides import overrides
+from .plausibility import plausibility_checks
 from .pools import describe_filters, pool_specs, scope_mask
-from .prepare import (
-    REASONS,
-    TRIANGULATE_ONLY_EVIDENCE,
-    TRIANGULATE_ONLY_METRICS,
-    comparable_mask,
-    model_scale_effects,
-)
+from .prepare import REASONS, comparable_mask, model_scale_effects
+from .priors import resolve_priors, resolve_scenarios
 from .readiness import readiness_verdict
+from .triangulate import model_output_checks, triangulate_only_reasons
 
 ROW_TEXT = ["study_name", "brand", "market", "channel", "population", "window_start", "window_end",
             "design", "source", "notes"]
@@ -85,8 +84,8 @@ def _text_values(frame: pd.DataFrame, name: str) -> list[str]:
     return [str(v or "") for v in _shared_values(frame[name])]
 
 
-def _message_fields(frame: pd.DataFrame, prep: pd.DataFrame, config: Config,
-                    dup_of: dict[int, str]) -> dict[str, Callable[[int], object]]:
+def _message_fields(frame: pd.DataFrame, prep: pd.DataFrame, config: Config, dup_of: dict[int, str],
+                    triangulate_why: pd.Series) -> dict[str, Callable[[int], object]]:
     """For each field of the REASONS templates, its value for the row at a given position."""
     a = config.analysis
     labels = frame.index.tolist()
@@ -94,14 +93,7 @@ def _message_fields(frame: pd.DataFrame, prep: pd.DataFrame, config: Config,
     scenario, unit = _shared_values(frame["uncertainty_scenario"]), _shared_values(frame["unit"])
     source, model_se = _shared_values(prep["uncertainty_source"]), prep["model_se"].tolist()
     cfg_evidence = ", ".join(a.evidence_types)
-
-    def why(i: int) -> str:
-        parts = []
-        if evidence[i] in TRIANGULATE_ONLY_EVIDENCE:
-            parts.append(f"evidence type {evidence[i]}")
-        if metric[i] in TRIANGULATE_ONLY_METRICS:
-            parts.append(f"metric {metric[i]}")
-        return "; ".join(parts)
+    why = _shared_values(triangulate_why).__getitem__
 
     return {
         "uncertainty_source": lambda i: source[i].replace("_", " "),
@@ -119,12 +111,12 @@ def _memo_key(code: str, values: tuple) -> tuple:
 
 
 def _reason_messages(frame: pd.DataFrame, prep: pd.DataFrame, reason: pd.Series, config: Config,
-                     dup_of: dict[int, str]) -> list[str]:
+                     dup_of: dict[int, str], triangulate_why: pd.Series) -> list[str]:
     """Every row's reason message: the REASONS template of its code, filled from the row and config.
 
     Rows whose code and filled-in values agree (most rows) share one message, formatted once.
     """
-    value_of = _message_fields(frame, prep, config, dup_of)
+    value_of = _message_fields(frame, prep, config, dup_of, triangulate_why)
     messages: list[str] = []
     formatted: dict[tuple, str] = {}
     for i, code in enumerate(reason.tolist()):
@@ -213,10 +205,11 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
     a = config.analysis
     scenarios = resolve_scenarios(config)
     scenario_se = {k: float(v.value) for k, v in scenarios.items()}
+    triangulate_why = triangulate_only_reasons(tracker["evidence_type"], tracker["metric"], a.triangulate_only)
     reason, comparable = comparable_mask(
         tracker, metric=a.metric.strip().lower(), scale=a.scale,
         evidence_types=[e.strip().lower() for e in a.evidence_types],
-        justified=a.triangulate_only_justification is not None)
+        justified=a.triangulate_only_justification is not None, triangulate_why=triangulate_why)
     prep = model_scale_effects(tracker, a.scale, scenario_se)
 
     # Only groups that touch the pool: a possible duplicate among rows that cannot enter it (another
@@ -232,7 +225,7 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
     is_scenario = prep["uncertainty_source"] == "scenario"
     reason = reason.mask(reason == "", np.where(is_scenario, "scenario", "included"))
     decision = reason.map(lambda c: c if c in ("included", "scenario") else "excluded")
-    messages = _reason_messages(tracker, prep, reason, config, dup_of)
+    messages = _reason_messages(tracker, prep, reason, config, dup_of, triangulate_why)
     rows = _rows(tracker, prep, reason.tolist(), decision.tolist(), messages)
     del messages
 
@@ -246,9 +239,11 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
     if filters:
         label += f" ({describe_filters(filters)})"
 
-    priors = resolve_priors(config)
-    main = PriorSet(mu_mean=float(priors["mu_mean"].value), mu_sd=float(priors["mu_sd"].value),
-                    tau_scale=float(priors["tau_scale"].value), tau_family=str(priors["tau_family"].value))
+    # Plausibility: the numbers and comparability of the rows that could enter the pool.
+    candidates = pd.concat([tracker[comparable], prep.loc[comparable, ["model_estimate", "model_se"]]], axis=1)
+    checks = [*plausibility_checks(candidates), *model_output_checks(candidates, a.triangulate_only)]
+    resolved = resolve_priors(config)
+    main = resolved.prior_set
     fits, unc_status, reference = build_fits(
         config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids,
         scenario_levels={r.uncertainty_scenario for r in rows if r.decision == "scenario"})
@@ -261,12 +256,31 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
                                    included=len(pooled_ids) - n_scenario, scenario=n_scenario, readiness=verdict,
                                    why=why, min_rows_directional=r.min_rows_directional,
                                    min_rows_ready=r.min_rows_ready),
-        priors=priors, scenario_se=scenarios, sampler=config.sampler.model_copy(update={"max_draws": config.sampler.draw_limit}),
+        priors=resolved.values, prior_conversion=resolved.conversion, priors_implied=resolved.implied,
+        priors_justification=config.priors.justification, scenario_se=scenarios, sampler=config.sampler.model_copy(update={"max_draws": config.sampler.draw_limit}),
         thresholds=config.diagnostics,
         sensitivity=SensitivityPlan(prior=config.sensitivity.prior, uncertainty=config.sensitivity.uncertainty,
                                     uncertainty_status=unc_status, leave_one_out=config.sensitivity.leave_one_out,
                                     reference_prior=reference, materiality=_materiality(config)),
-        fits=fits, reporting=config.reporting)
+        fits=fits, reporting=config.reporting, checks=checks, overrides=overrides(config))
+
+
+def _acknowledged(pools: list[Pool], config: Config, config_file: str) -> list[Pool]:
+    """Pools with the config's acknowledgements applied to their checks (over all pools at once: an
+    acknowledgement that matches no check anywhere is an error, so a stale one cannot linger)."""
+    flat = [c for pool in pools for c in pool.checks]
+    marked, problems = apply_acknowledgements(flat, config.acknowledge or [])
+    if problems:
+        raise ConfigError(f"{config_file}: {len(problems)} acknowledgement(s) match no plausibility check",
+                          [Problem(file=config_file, message=p.message,
+                                   accepted="an acknowledgement naming a study_id and the code of a check "
+                                            "compile reports for it (remove stale ones)") for p in problems])
+    out, start = [], 0
+    for pool in pools:
+        n = len(pool.checks)
+        out.append(pool.model_copy(update={"checks": list(marked[start:start + n])}) if n else pool)
+        start += n
+    return out
 
 
 def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, Source],
@@ -276,5 +290,6 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
     layout, specs = pool_specs(config, tracker, config_file=config_file)
     pools = [compile_pool(s.config, tracker[scope_mask(tracker, s, layout)], name=s.name, filters=s.filters)
              for s in specs]
+    pools = _acknowledged(pools, config, config_file)
     return Plan(package_version=package_version, project_name=config.project.name,
                 project_notes=config.project.notes, sources=sources, layout=layout, pools=pools).with_hash()

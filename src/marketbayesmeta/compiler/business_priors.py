@@ -18,9 +18,9 @@ log_relative and percentage_point, 100 x for proportion_difference):
 * **typical_spread → tau.** The stated value is the *prior median* of tau, the study-to-study
   standard deviation of true effects, expressed in the unit: ``median(tau) = f(value)`` (on
   log_relative, a spread of 5 % is log(1.05); a spread in ``ratio`` is a factor such as 1.05).
-  The family's scale follows from its median factor m (median of the family at scale 1,
-  :data:`TAU_QUANTILE_FACTOR`): ``tau_scale = f(value) / m``. half_normal: m = 0.6745 (Φ⁻¹(0.75));
-  half_cauchy: m = 1 (tan(π/4)); half_student_t (ν = 3): m = 0.7649 (t₃⁻¹(0.75)).
+  The family's scale follows from its median factor m (median of the family at scale 1, from the
+  family registry :mod:`marketbayesmeta.families`): ``tau_scale = f(value) / m``. half_normal:
+  m = 0.6745 (Φ⁻¹(0.75)); half_cauchy: m = 1 (tan(π/4)); exponential: m = log 2 = 0.6931.
 * Accepted unit × scale pairs: relative_percent, relative_fraction, ratio, log_relative →
   log_relative; percentage_point, proportion_difference → percentage_point. Anything else is an
   error naming the pair and what is accepted.
@@ -36,18 +36,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..families import FAMILIES, FAMILY_NAMES
 from .units import TRANSFORMS, UNITS, UnitTransform, transform_for, z_for_level
 
 Unit = Literal["relative_percent", "relative_fraction", "ratio", "log_relative", "percentage_point",
                "proportion_difference"]
 
-# Quantiles of each tau family at scale 1: {probability: quantile}. The family registry
-# (marketbayesmeta/families.py) is to own these; tests check them against scipy.
-TAU_QUANTILE_FACTOR: dict[str, dict[float, float]] = {
-    "half_normal": {0.5: 0.6744897501960817, 0.95: 1.959963984540054},
-    "half_cauchy": {0.5: 1.0, 0.95: 12.706204736174696},
-    "half_student_t": {0.5: 0.7648923284043444, 0.95: 3.1824463052837078},  # nu = 3
-}
 DEFAULT_UNIT = {"log_relative": "relative_percent", "percentage_point": "percentage_point"}
 # unit -> (exclusive lower bound, exclusive upper bound) of a stated effect (None: unbounded)
 EFFECT_DOMAIN: dict[str, tuple[float | None, float | None]] = {
@@ -164,10 +158,10 @@ def _transform(unit: str, scale: str, what: str) -> UnitTransform:
 
 
 def tau_quantile_factor(family: str, probability: float) -> float:
-    """The ``probability`` quantile of the tau family at scale 1 (:data:`TAU_QUANTILE_FACTOR`)."""
-    if family not in TAU_QUANTILE_FACTOR:
-        raise BusinessPriorError(f"unknown tau family '{family}'; accepted: {', '.join(TAU_QUANTILE_FACTOR)}")
-    return TAU_QUANTILE_FACTOR[family][probability]
+    """The ``probability`` quantile of the tau family at scale 1 (the family registry's)."""
+    if family not in FAMILIES:
+        raise BusinessPriorError(f"unknown tau family '{family}'; accepted: {', '.join(FAMILY_NAMES)}")
+    return float(FAMILIES[family].quantile(probability, 1.0))
 
 
 def _z(level: float) -> float:

@@ -10,8 +10,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..checks import Acknowledgement
 from ..settings import Diagnostics, Materiality, Reporting, Sampler
 from ..vocabulary import Scale, TauFamilyName
+from .business_priors import ExpectedEffect, TypicalSpread
+from .triangulate import TriangulateOnlyExtension
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -54,6 +57,8 @@ class Analysis(_Strict):
     triangulate_only_justification: str | None = Field(
         None, min_length=1,
         description="written reason to let triangulate-only rows (mmm; roi, iroas, cpa, cpo, pa2) into the pool")
+    triangulate_only: TriangulateOnlyExtension | None = Field(
+        None, description="more evidence types / metrics to treat as triangulate-only (besides the built-in list)")
     split_by: list[FilterColumn] | None = Field(
         None, min_length=1, description="one pool per distinct value (combination) of these tracker columns")
 
@@ -70,6 +75,26 @@ class Priors(_Strict):
     mu_sd: PositiveFloat | None = None
     tau_scale: PositiveFloat | None = None
     tau_family: TauFamilyName | None = None
+    expected_effect: ExpectedEffect | None = Field(
+        None, description="mu's prior stated as the range the effect is expected in (instead of mu_mean, mu_sd)")
+    typical_spread: TypicalSpread | None = Field(
+        None, description="tau's prior median, the typical study-to-study spread (instead of tau_scale)")
+    justification: str | None = Field(
+        None, min_length=1, description="why these priors (priors set without one are listed as a reason)")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Priors:
+        if self.expected_effect is not None and (self.mu_mean is not None or self.mu_sd is not None):
+            raise ValueError("give either expected_effect or mu_mean/mu_sd, not both")
+        if self.typical_spread is not None and self.tau_scale is not None:
+            raise ValueError("give either typical_spread or tau_scale, not both")
+        return self
+
+    @property
+    def stated(self) -> bool:
+        """Whether the config sets any prior value (not only a justification)."""
+        return any(getattr(self, k) is not None for k in ("mu_mean", "mu_sd", "tau_scale", "tau_family",
+                                                         "expected_effect", "typical_spread"))
 
 
 class Scenarios(_Strict):
@@ -166,6 +191,8 @@ class Config(_Strict):
     reporting: Reporting = Reporting()
     outputs: Outputs = Outputs()
     pools: list[PoolConfig] | None = Field(None, min_length=1, description="several named pools in one plan")
+    acknowledge: list[Acknowledgement] | None = Field(
+        None, description="plausibility checks accepted with a written reason: {row: STUDY_ID, check: CODE, why}")
 
     @model_validator(mode="after")
     def _pools_complete(self) -> Config:

@@ -102,7 +102,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .checks import Check, make_check, sort_checks
+from ..checks import Check, make_check, sort_checks
 from .units import UNITS, z_for_level
 
 UNIT_SHIFT_MIN_FACTOR = 10.0

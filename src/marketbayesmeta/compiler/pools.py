@@ -48,9 +48,16 @@ def slug(value: str) -> str:
 
 
 def _merged_priors(base: Priors, override: Priors | None) -> Priors:
+    """``override``'s keys over ``base``'s; a business-term form replaces the model-scale keys it stands
+    for (and the reverse), so the two forms never mix."""
     if override is None:
         return base
-    return base.model_copy(update={k: v for k, v in override.model_dump().items() if v is not None})
+    update = {k: getattr(override, k) for k in type(override).model_fields if getattr(override, k) is not None}
+    if "expected_effect" in update or "mu_mean" in update or "mu_sd" in update:
+        update = {"expected_effect": None, "mu_mean": None, "mu_sd": None} | update
+    if "typical_spread" in update or "tau_scale" in update:
+        update = {"typical_spread": None, "tau_scale": None} | update
+    return base.model_copy(update=update)
 
 
 def _pool_config(config: Config, entry: PoolConfig) -> Config:
@@ -58,7 +65,8 @@ def _pool_config(config: Config, entry: PoolConfig) -> Config:
     analysis = Analysis(
         metric=entry.metric or a.metric, scale=entry.scale or a.scale,
         evidence_types=entry.evidence_types or a.evidence_types,
-        triangulate_only_justification=entry.triangulate_only_justification or a.triangulate_only_justification)
+        triangulate_only_justification=entry.triangulate_only_justification or a.triangulate_only_justification,
+        triangulate_only=a.triangulate_only)
     return config.model_copy(update={
         "analysis": analysis, "priors": _merged_priors(config.priors, entry.priors),
         "sensitivity": entry.sensitivity or config.sensitivity, "pools": None})

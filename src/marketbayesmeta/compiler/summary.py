@@ -45,10 +45,15 @@ def pool_summary(pool: Pool, *, max_rows: int = 200) -> list[str]:
     for d in pool.duplicates:
         lines.append(f"{d.kind} duplicate: {d.message}")
     lines += ["", "priors: " + ", ".join(f"{k}={v.value} ({v.provenance})" for k, v in pool.priors.items())]
+    for line in (pool.prior_conversion or {}).get("text", ()):
+        lines.append(f"  {line}")
+    if pool.priors_implied:
+        lines.append(f"  {pool.priors_implied}")
     lines.append("fits: " + ", ".join(f.name for f in pool.fits))
     lines.append(f"uncertainty sensitivity: {pool.sensitivity.uncertainty_status}")
     rv = pool.readiness
     lines.append(f"readiness: {rv.readiness} ({rv.why})")
+    lines += check_lines(pool)
     if verdict(pool) == "blocked":
         lines.append("verdict: blocked — a run of this plan stops before pooling (see the readiness and duplicates)")
     return lines
@@ -67,6 +72,20 @@ def render_summary(plan: Plan, *, max_rows: int = 200) -> str:
     return "\n".join(lines)
 
 
+def check_lines(pool: Pool) -> list[str]:
+    """Plausibility checks and overrides, one line each, most serious first."""
+    out = []
+    for c in pool.checks:
+        if c.blocks:
+            out.append(f"NOT REPORTABLE until fixed or acknowledged [{c.code}]: {c.message}")
+        elif c.acknowledged:
+            out.append(f"acknowledged [{c.code}]: {c.message} — why: {c.acknowledgement}")
+        else:
+            out.append(f"check for the reviewer [{c.code}]: {c.message}")
+    out += [f"override [{o.code}]: {o.message}" for o in pool.overrides]
+    return out
+
+
 def render_verdicts(plan: Plan) -> tuple[str, bool]:
     """What a run of ``plan`` would conclude before sampling, per pool (blockers, warnings,
     readiness), and whether any pool would be blocked (check-config's exit code 3)."""
@@ -78,5 +97,6 @@ def render_verdicts(plan: Plan) -> tuple[str, bool]:
                      f"({rv.why})")
         for d in pool.duplicates:
             lines.append(f"  {'blocker' if d.kind == 'blocking' else 'warning'}: {d.kind} duplicate: {d.message}")
+        lines += [f"  {line}" for line in check_lines(pool)]
     blocked = any(verdict(p) == "blocked" for p in plan.pools)
     return "\n".join(lines), blocked

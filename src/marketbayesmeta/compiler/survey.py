@@ -7,9 +7,12 @@ from typing import Any
 
 import pandas as pd
 
+from .config import DEFAULT_SCENARIOS
 from .duplicates import find_duplicates
-from .prepare import is_triangulate_only
+from .plausibility import plausibility_checks
+from .prepare import model_scale_effects
 from .readiness import readiness_verdict
+from .triangulate import triangulate_only_reasons
 from .units import SCALES, transform_for
 
 
@@ -32,12 +35,14 @@ def survey_table(frame: pd.DataFrame, *, min_directional: int = 3, min_ready: in
             n_blocking = sum(d.kind == "blocking" for d in dups)
             verdict, why = readiness_verdict(int(pooled.sum()), int(scenario.sum()), min_directional=min_directional,
                                              min_ready=min_ready, blocking_duplicates=n_blocking)
-            tri = bool(is_triangulate_only(g["evidence_type"], g["metric"]).any())
+            tri = bool((triangulate_only_reasons(g["evidence_type"], g["metric"]) != "").any())
             notes = []
             if tri:
                 notes.append("triangulate-only evidence: not pooled without a written justification")
-            if len(designs) > 1:
-                notes.append(f"mixed designs: {', '.join(designs)}")
+            candidates = pd.concat([g[pooled], model_scale_effects(g[pooled], scale, DEFAULT_SCENARIOS[scale])
+                                    [["model_estimate", "model_se"]]], axis=1)
+            notes += [f"{'BLOCKING ' if c.severity == 'blocking' else ''}[{c.code}] {c.message}"
+                      for c in plausibility_checks(candidates)]
             if (ready & ~compatible).any():
                 notes.append(f"{int((ready & ~compatible).sum())} analysis-ready row(s) in a unit incompatible "
                              f"with {scale}")

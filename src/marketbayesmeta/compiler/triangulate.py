@@ -36,7 +36,7 @@ from functools import lru_cache
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .checks import Check, make_check
+from ..checks import Check, make_check
 
 WORD_VARIANTS: dict[str, str] = {
     "modelling": "model", "modeling": "model", "modelled": "model", "modeled": "model",

@@ -168,6 +168,9 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
                      "rests on that study")
     _sensitivity(pool, posts, sampled, book, directory)
     prior_rows = prior_diagnostic_rows(main_priors, data.y, data.se, PRIOR_CHECK_SEED)
+    if pool.priors_implied:
+        prior_rows.append({"check": "priors_in_business_terms", "parameter": "mu, tau", "value": None,
+                           "reference": None, "warning": False, "message": pool.priors_implied})
     write_table(directory, "prior_diagnostics.csv", prior_rows)
     if any(r["warning"] for r in prior_rows):
         book.add("prior_diagnostics_warning", "prior diagnostics warn: " +

@@ -150,6 +150,17 @@ def _warnings_from_plan(pool: Pool, book: StatusBook) -> None:
     if not pool.sensitivity.prior:
         book.add("prior_sensitivity_not_run", "prior sensitivity is disabled, so prior dependence cannot be "
                                               "ruled out")
+    for c in pool.checks:
+        if c.blocks:
+            book.add("plausibility_blocking", f"{c.message} (not reportable until the tracker is corrected or "
+                                              f"the check is acknowledged: acknowledge: [{{row: {c.study_ids[0]}, "
+                                              f"check: {c.code}, why: ...}}])")
+        elif c.acknowledged:
+            book.add("plausibility_acknowledged", f"[{c.code}, acknowledged: {c.acknowledgement}] {c.message}")
+        else:
+            book.add("plausibility_review", f"[{c.code}] {c.message}")
+    for o in pool.overrides:
+        book.add(o.code, o.message)
 
 
 def _diagnostics(pool: Pool, results: list[FitResult], book: StatusBook, directory: Path) -> None:

@@ -6,11 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import row_labels
 from ..plan import Pool
 from .posterior import Draws, pct, summarize
 
 
 def effect_preparation_rows(pool: Pool) -> list[dict[str, Any]]:
+    labels = row_labels(pool.checks)
     return [{
         "row": r.row, "study_id": r.study_id, "study_name": r.study_name, "evidence_type": r.evidence_type,
         "metric": r.metric, "decision": r.decision, "reason": r.reason, "reason_message": r.reason_message,
@@ -18,7 +20,7 @@ def effect_preparation_rows(pool: Pool) -> list[dict[str, Any]]:
         "source_estimate": r.source_estimate, "source_unit": r.unit, "source_se": r.source_se,
         "ci_lower": r.ci_lower, "ci_upper": r.ci_upper, "ci_level": r.ci_level,
         "uncertainty_source": r.uncertainty_source, "uncertainty_scenario": r.uncertainty_scenario,
-        "model_estimate": r.model_estimate, "model_se": r.model_se,
+        "model_estimate": r.model_estimate, "model_se": r.model_se, "checks": labels.get(r.row, ""),
     } for r in pool.rows]
 
 
