@@ -155,12 +155,38 @@ def test_a_tampered_previous_pool_is_run_again(tmp_path: Path) -> None:
     assert verify_run(again.run_dir).ok
 
 
-def _files(run: Path) -> dict[str, bytes]:
-    """Every file a run writes deterministically (not run_status.json, the manifest or the reports:
-    they carry timestamps)."""
+def _files(run: Path) -> dict[str, Any]:
+    """Every file of a run: bytes for the deterministic ones; for posterior.nc its content (the draws
+    are identical, but HDF5 does not lay a file out byte-identically twice); not run_status.json,
+    the manifest or the reports, which carry timestamps."""
+    import xarray as xr
+
     skip = {"run_status.json", "manifest.json", "report.ipynb", "report.html", "portfolio_report.html"}
-    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*"))
-            if p.is_file() and p.name not in skip}
+    out: dict[str, Any] = {}
+    for p in sorted(run.rglob("*")):
+        name = p.relative_to(run).as_posix()
+        if not p.is_file() or p.name in skip:
+            continue
+        if p.name == "posterior.nc":
+            out[name] = _Content({g: xr.load_dataset(p, group=g, engine="h5netcdf")
+                                  for g in ("posterior", "sample_stats", "observed_data", "constant_data")})
+        else:
+            out[name] = p.read_bytes()
+    return out
+
+
+class _Content:
+    """posterior.nc's groups, equal when xarray finds them identical (values, NaNs, attributes)."""
+
+    def __init__(self, groups: dict[str, Any]) -> None:
+        self.groups = groups
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Content) and self.groups.keys() == other.groups.keys() and all(
+            self.groups[g].identical(other.groups[g]) for g in self.groups)
+
+    def __repr__(self) -> str:
+        return f"posterior.nc content ({', '.join(self.groups)})"
 
 
 @pytest.mark.slow
