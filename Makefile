@@ -38,7 +38,7 @@ mutation: $(STAMP)
 
 # Re-pin tests/data/golden/example_plan.json after a deliberate change to the plan (review the diff).
 golden: $(STAMP)
-	$(BIN)/python tools/update_golden.py
+	$(BIN)/python tests/golden.py
 
 # Re-resolve the pinned versions: install the latest allowed by pyproject.toml in a scratch venv
 # and write them to constraints.txt. Review the diff, run make check and make check-statistical.
