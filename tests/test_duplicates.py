@@ -178,3 +178,11 @@ def test_compiled_plan_flips_with_one_column(tmp_path: Path, column: str) -> Non
     assert not plan.has_blocking_duplicates
     assert {r.study_id: r.decision for r in plan.rows}["b"] == "included"
     assert not math.isnan({r.study_id: r.model_se for r in plan.rows}["b"])
+
+
+def test_key_columns_are_compared_one_by_one_not_as_joined_text() -> None:
+    """market "north" + channel "tv" is not market "nort" + channel "htv"."""
+    rows = _pair(market="nort", channel="htv")
+    assert _verdict(rows) == []
+    rows = _pair(brand="acmen", market="orth")
+    assert _verdict(rows) == []

@@ -127,10 +127,12 @@ def run_module(name: str, module: Module, children: int) -> dict:
     for key, code in sorted(codes.items()):
         by_status[_status(code)].append(key)
     _write_survivor_diffs(work, mutmut, by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER])
-    return {"module": f"src/marketbayesmeta/{module.path}", "tests": list(module.tests), "marker": module.marker,
-            "date": _now(), "commit": _git_commit(), "seconds": round(seconds, 1), "total": len(codes),
-            **{s.replace(" ", "_"): len(v) for s, v in by_status.items()},
-            "not_killed": by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER]}
+    result = {"module": f"src/marketbayesmeta/{module.path}", "tests": list(module.tests),
+              "marker": module.marker, "date": _now(), "commit": _git_commit(), "seconds": round(seconds, 1),
+              "total": len(codes), **{s.replace(" ", "_"): len(v) for s, v in by_status.items()},
+              "not_killed": by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER]}
+    (work / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
 
 
 def _write_survivor_diffs(work: Path, mutmut: Path, keys: list[str]) -> None:
@@ -170,7 +172,7 @@ def summarise(results: dict[str, dict], equivalent: set[str]) -> tuple[str, dict
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -196,7 +198,7 @@ def previous_results() -> dict[str, dict]:
 def write_summary(table: str, data: dict, names: list[str]) -> None:
     from importlib.metadata import version
 
-    dates = sorted({r["date"][:10] + " @" + r["commit"] for r in data["modules"].values()})
+    dates = sorted({r.get("date", "?")[:10] + " @" + r.get("commit", "?") for r in data["modules"].values()})
     head = (f"make mutation: mutmut {version('mutmut')}, written {_now()}; results from {', '.join(dates)} "
             f"(this run: {' '.join(names)})\n"
             f"score = (killed + timeout) / mutants; target {TARGET:.0%} per module; equivalent survivors "
