@@ -111,8 +111,16 @@ def test_crossing_one_half_is_material_on_its_own_and_only_when_the_rule_says_so
     assert compare(ref, below, RULE)["material_reasons"] == "P(mu>0) crosses 0.5"
     no_cross = RULE.model_copy(update={"prob_positive_crosses_half": False})
     assert compare(below, ref, no_cross)["material"] is False
-    # reaching 0.5 exactly is not crossing it
+    # reaching 0.5 exactly, or leaving it, is not crossing it
     assert compare(_stats(prob_positive=0.5), ref, RULE)["material"] is False
+    assert compare(below, {**ref, "prob_positive": 0.5}, RULE)["material"] is False
+
+
+def test_width_change_is_relative_to_the_reference_width() -> None:
+    ref = {**REF, "upper": 0.5, "interval_width": 0.5}
+    out = compare(_stats(upper=0.75), ref, RULE)  # 0.75 / 0.5 - 1 = +50 %
+    assert out["delta_interval_width_rel"] == 0.5
+    assert out["material_reasons"] == "interval width changes +50 %"
 
 
 def test_degenerate_reference_gives_infinite_relative_changes() -> None:
