@@ -47,7 +47,7 @@ class Module:
 
 MODULES: dict[str, Module] = {
     "units": Module("compiler/units.py", ("test_units.py", "test_compiler.py")),
-    "prepare": Module("compiler/prepare.py", ("test_compiler.py", "test_units.py")),
+    "prepare": Module("compiler/prepare.py", ("test_prepare.py", "test_compiler.py")),
     "duplicates": Module("compiler/duplicates.py", ("test_duplicates.py", "test_compiler.py")),
     "readiness": Module("compiler/readiness.py", ("test_verdicts.py", "test_compiler.py")),
     "exact": Module("runtime/exact.py", ("test_exact.py",)),
@@ -90,7 +90,7 @@ markers = ["statistical: sampling-based", "slow: end-to-end runs that sample"]
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = ["src/marketbayesmeta/{module.path}"]
-also_copy = ["examples"]
+also_copy = ["examples", "specs"]
 pytest_add_cli_args = ["-m", "{module.marker}", "-p", "no:cacheprovider", "--hypothesis-profile=mutation"]
 pytest_add_cli_args_test_selection = [{tests}]
 use_git_change_detection = false
@@ -103,7 +103,7 @@ def _prepare(name: str, module: Module) -> Path:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    for sub in ("src", "tests", "examples"):
+    for sub in ("src", "tests", "examples", "specs"):
         shutil.copytree(ROOT / sub, work / sub, ignore=ignore)
     (work / "pyproject.toml").write_text(_pyproject(module), encoding="utf-8")
     return work
