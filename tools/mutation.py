@@ -36,6 +36,7 @@ NOTES = ROOT / "tests" / "mutation-notes.md"
 TARGET = 0.90  # share of mutants killed (timeouts count as killed), per module
 FAST = "not statistical and not slow"
 FORMAT = "marketbayesmeta.mutation/1"
+SHOW = 12  # unexplained survivors named per module in the printed summary (all are in the .json)
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,12 @@ def summarise(results: dict[str, dict], equivalent: set[str]) -> tuple[str, dict
     lines.append(f"{'overall':12s} {tot['total']:7d} {tot['killed']:6d} {'':8s} {'':8s} {tot['timeout']:7d} "
                  f"{'':5s} {100 * overall:5.1f}%")
     for name, r in results.items():
-        for key in r["unexplained"]:
-            lines.append(f"not killed and not in tests/mutation-notes.md: {key} (diff in build/mutation/{name}/survivors.diff)")
+        if r["unexplained"]:
+            shown = r["unexplained"][:SHOW]
+            more = len(r["unexplained"]) - len(shown)
+            lines.append(f"{name}: {len(r['unexplained'])} not killed and not in tests/mutation-notes.md "
+                         f"(diffs in build/mutation/{name}/survivors.diff): " + ", ".join(shown)
+                         + (f", ... and {more} more" if more else ""))
     data = {"format": FORMAT, "target": TARGET, "overall_score": round(overall, 4),
             "modules": results}
     return "\n".join(lines), data, ok
