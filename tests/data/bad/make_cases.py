@@ -10,7 +10,7 @@ templates in ``_template/``, one of them mutated) and an ``expect.json``:
 ``plan``            for execute cases: ``{"mutate": ...}``; the test compiles ``config.yaml`` to
                     ``{case}/plan.json`` and then corrupts it (see ``PLAN_MUTATIONS`` in
                     tests/test_bad_inputs.py)
-``readonly``        paths (relative to the case) to chmod 0555 first; skipped when run as root
+``readonly``        paths (relative to the case) to chmod 0555 first; as root, the command runs as nobody
 ``subprocess``      run as ``python -m marketbayesmeta`` instead of in-process
 
 The test copies the case to a temporary directory, runs the command, and checks the exit code,
@@ -333,7 +333,7 @@ case("compile_output_under_file", ["compile", "{case}/config.yaml", "-o", "{case
      description="compile -o below a regular file (fails for root too)")
 case("compile_output_readonly_dir", ["compile", "{case}/config.yaml", "-o", "{case}/ro/plan.json"],
      ["ro/plan.json", "cannot write the plan"], files={"ro/README": "read-only directory\n"},
-     readonly=["ro"], description="compile -o into a read-only directory (skipped as root)")
+     readonly=["ro"], description="compile -o into a read-only directory (as root: run as the user nobody)")
 case("compile_output_plan_json_is_directory", ["compile", "{case}/config.yaml", "-o", "{case}/odir"],
      ["odir/plan.json", "cannot write the plan"], files={"odir/plan.json/README": "a directory\n"},
      description="compile -o DIR where DIR/plan.json is a directory: no temporary file is left")
@@ -357,7 +357,7 @@ execute_case("execute_out_under_file", "none", ["afile", "cannot be created", "n
 execute_case("execute_out_readonly_dir", "none", ["ro", "not writable"],
              argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/ro/run"],
              files={"ro/README": "read-only directory\n"}, readonly=["ro"],
-             description="execute --out under a read-only directory (skipped as root)")
+             description="execute --out under a read-only directory (as root: run as the user nobody)")
 execute_case("execute_out_is_file", "none", ["afile", "not a directory"],
              argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/afile"],
              files={"afile": "a regular file\n"}, description="execute --out an existing file")
