@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from marketbayesmeta.compiler.units import (
     SCALES,
     UNITS,
-    relative_lift_pct,
     se_delta,
     se_from_ci,
     transform_for,
@@ -129,8 +128,6 @@ def test_object_columns_are_converted_to_float() -> None:
         assert float(got[0]) == pytest.approx(expected, rel=1e-12), unit
     z = z_for_level(obj(0.9, 0.95))
     assert z.dtype == np.float64 and z.tolist() == pytest.approx([1.6448536269514722, 1.959963984540054])
-    lift = relative_lift_pct(obj(0.0, math.log(1.052)))
-    assert lift.dtype == np.float64 and lift.tolist() == pytest.approx([0.0, 5.2], abs=1e-12)
 
 
 @given(est=st.floats(-5, 5), se=st.floats(1e-4, 10), level=st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.99, 0.999]))
@@ -151,12 +148,6 @@ def test_z_for_level_known_values() -> None:
     got = z_for_level(np.array([0.0, 1.0, -0.5, 1.5, np.nan, 0.95]))
     assert np.isnan(got[:5]).all() and got[5] == pytest.approx(1.959963984540054, rel=1e-12)
     assert math.isnan(float(z_for_level(0)))
-
-
-@pytest.mark.parametrize(("x", "expected"), [(0.0, 0.0), (math.log(1.052), 5.2), (-math.log(2.0), -50.0),
-                                             (math.log(3.0), 200.0)])
-def test_relative_lift_pct(x: float, expected: float) -> None:
-    assert float(relative_lift_pct(x)) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 @pytest.mark.parametrize("pair", sorted(EXPECTED), ids="->".join)

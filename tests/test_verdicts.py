@@ -12,7 +12,7 @@ import math
 import pytest
 
 from marketbayesmeta.compiler.readiness import readiness_verdict
-from marketbayesmeta.plan import Materiality
+from marketbayesmeta.plan import MaterialityRule
 from marketbayesmeta.runtime.sensitivity import compare, fit_stats
 from marketbayesmeta.runtime.status import StatusBook
 
@@ -48,7 +48,7 @@ def test_readiness_reasons_in_words() -> None:
 # binary-exact numbers, so that the boundaries (strict ">") are tested exactly
 REF = {"mean": 0.5, "sd": 0.25, "lower": 0.0, "upper": 1.0, "interval_width": 1.0, "prob_positive": 0.75,
        "diagnostics_pass": True}
-RULE = Materiality(mean_shift_sd=0.5, prob_positive_shift=0.125, prob_positive_crosses_half=True,
+RULE = MaterialityRule(mean_shift_sd=0.5, prob_positive_shift=0.125, prob_positive_crosses_half=True,
                    interval_width_change=0.25, rule="hand-written rule")
 
 
