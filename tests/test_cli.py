@@ -54,7 +54,7 @@ def test_compile_never_writes_into_a_completed_run(examples: Path, tmp_path: Pat
     assert verify_run(run).ok
     before = plan.read_bytes()
     cfg = yaml.safe_load((examples / "config.yaml").read_text())
-    cfg["priors"]["tau_scale"] = 0.25  # a changed plan
+    cfg.setdefault("reporting", {})["interval"] = 0.9  # a changed plan
     (examples / "config.yaml").write_text(yaml.safe_dump(cfg))
     assert _cli("compile", str(examples / "config.yaml"), "-q") == 0  # default target: beside
     assert (run.parent / "example_geo_sales_uplift.plan.json").is_file()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from marketbayesmeta.outputs import REPORT_FILES
 from marketbayesmeta.runtime import report as R
 from report_fixture import make_fake_run
 
@@ -206,7 +207,7 @@ def test_user_text_is_shown_not_run(full_run: tuple[Path, list[str], Path]) -> N
 def test_blocked_run_gets_all_reports(blocked_run: tuple[Path, list[str]]) -> None:
     run_dir, warnings = blocked_run
     assert warnings == []
-    for name in R.REPORT_FILES:
+    for name in REPORT_FILES:
         assert (run_dir / name).is_file(), name
     md = (run_dir / "analysis_report.md").read_text(encoding="utf-8")
     assert "blocked" in md and "only 2 comparable rows" in md and "No pooled result is available" in md

@@ -53,8 +53,9 @@ def test_a_real_run_and_an_empty_directory_are_replaceable(tmp_path: Path, block
     assert again.run_dir == first.run_dir and foreign_entries(again.run_dir) == []
     (tmp_path / "empty").mkdir()
     assert foreign_entries(tmp_path / "empty") == []
-    portfolio = make_run(tmp_path / "portfolio", {"portfolio.csv": b"x", "pools/a-1/pool.json": b"{}",
-                                                  "pools/a-1/plan.json": b"{}", "pools/b/ppc.csv": b""})
+    portfolio = make_run(tmp_path / "portfolio", {"portfolio.csv": b"x", "plan.json": b"{}",
+                                                  "pools/a-1/pool.json": b"{}",
+                                                  "pools/a-1/run_status.json": b"{}", "pools/b/ppc.csv": b""})
     assert foreign_entries(portfolio) == []
 
 
@@ -131,10 +132,10 @@ def foreign_trees(draw: st.DrawFn) -> list[tuple[str, str, bytes]]:
         entries.append(("file", "manifest.json", draw(CONTENT)))
         manifest = None
     elif change == "pool_foreign":
-        entries.append(("file", f"pools/{pool}/plan.json", b"{}"))
+        entries.append(("file", f"pools/{pool}/pool.json", b"{}"))
         entries.append(("file", f"pools/{pool}/{foreign_name}", draw(CONTENT)))
     elif change == "pool_bad_name":
-        entries.append(("file", f"pools/.{pool}/plan.json", b"{}"))
+        entries.append(("file", f"pools/.{pool}/pool.json", b"{}"))
     elif change == "pools_file":
         entries.append(("file", "pools", draw(CONTENT)))
     elif change == "run_file_is_dir":
@@ -185,9 +186,12 @@ def test_execute_never_replaces_a_directory_that_is_not_ours(tmp_path_factory, b
     assert snapshot(base) == before
 
 
-def test_pool_files_are_the_per_pool_run_files() -> None:
-    assert "pool.json" in POOL_FILES and "manifest.json" not in POOL_FILES
-    assert {"plan.json", "run_status.json", "pooled_summary.csv"} <= POOL_FILES
+def test_run_files_come_from_the_output_catalogue() -> None:
+    from marketbayesmeta.outputs import CATALOGUE
+
+    assert RUN_FILES == {f.name for f in CATALOGUE}
+    assert {"pool.json", "run_status.json", "pooled_summary.csv"} <= POOL_FILES
+    assert not {"manifest.json", "plan.json", "portfolio.csv"} & POOL_FILES
 
 
 # -- real paths and the lock ---------------------------------------------------------------------
@@ -332,12 +336,12 @@ def test_a_missing_recorded_source_is_a_reason_and_not_reportable(tmp_path: Path
     (tmp_path / "tracker.csv").unlink()
     result = execute_plan(path, quiet=True, report=False)
     reasons = {r["code"]: r["message"] for r in result.reasons}
-    assert "source_missing" in reasons and str(tmp_path / "tracker.csv") in reasons["source_missing"]
-    assert str(tmp_path / "config.yaml") not in reasons["source_missing"]  # still there
+    assert "missing_source" in reasons and str(tmp_path / "tracker.csv") in reasons["missing_source"]
+    assert str(tmp_path / "config.yaml") not in reasons["missing_source"]  # still there
     status = json.loads((result.run_dir / "run_status.json").read_text())
-    assert "source_missing" in {r["code"] for r in status["reasons"]}
+    assert "missing_source" in {r["code"] for r in status["reasons"]}
     book = StatusBook()
-    book.add("source_missing", "tracker gone")
+    book.add("missing_source", "tracker gone")
     assert book.status == "completed_with_warnings" and book.reportable is False
 
 

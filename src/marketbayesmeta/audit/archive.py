@@ -20,9 +20,10 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
+from ..canonical import CHUNK
 from ..errors import ENVIRONMENT_ERRNOS, InputError, MarketBayesMetaError, Problem
 from ..safeio import replacing
-from .manifest import CHUNK, MANIFEST_NAME, read_manifest
+from .manifest import MANIFEST_NAME, read_manifest
 from .verify import verify_run
 
 __all__ = ["ArchiveRefused", "archive_format", "archive_run"]

@@ -12,21 +12,19 @@ itself, recursively, as POSIX paths relative to the run directory, sorted by pat
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from ..canonical import CanonicalJSONError, pretty_dumps, strict_loads
+from ..canonical import CanonicalJSONError, hash_file, pretty_dumps, strict_loads
 from ..errors import InputError
 from ..safeio import write_atomic
 
 MANIFEST_FORMAT = "marketbayesmeta.manifest/1"
 MANIFEST_NAME = "manifest.json"
-CHUNK = 1 << 20
 # The largest manifest.json / run_status.json of a run (a few KiB in practice), and the largest
 # plan.json whose content verify parses (JSON takes up to ~25x its size in memory).
 MAX_METADATA_BYTES = 4 << 20
@@ -53,23 +51,6 @@ def unsafe_path_reason(name: str) -> str | None:
     if any(p in ("", ".") for p in parts):
         return "contains an empty or '.' component"
     return None
-
-
-# -- hashing ---------------------------------------------------------------------------------------
-
-def hash_stream(stream: BinaryIO) -> tuple[str, int]:
-    """(sha256 hex, size) of everything readable from ``stream``."""
-    h = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(CHUNK):
-        h.update(chunk)
-        size += len(chunk)
-    return h.hexdigest(), size
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    with open(path, "rb") as fh:
-        return hash_stream(fh)
 
 
 def iter_run_files(run_dir: Path) -> Iterator[tuple[str, Path]]:

@@ -36,14 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..canonical import CanonicalJSONError, canonical_hash, sha256_hex, strict_loads
+from ..canonical import CHUNK, CanonicalJSONError, hash_file, sha256_hex, strict_loads
 from ..display import visible
 from ..errors import InputError, Problem
+from ..plan import content_hash
 from .manifest import (
-    CHUNK,
     MANIFEST_NAME,
     MAX_METADATA_BYTES,
-    hash_file,
     iter_run_files,
     read_manifest,
     unsafe_path_reason,
@@ -54,7 +53,6 @@ __all__ = ["FileMismatch", "UnsafeArchiveError", "VerifyResult", "archive_kind",
 # Small files kept in memory while scanning an archive (manifest, plan, status), by base name.
 _KEEP = frozenset({MANIFEST_NAME, "plan.json", "run_status.json"})
 _MUST_FIT = frozenset({MANIFEST_NAME, "run_status.json"})  # larger ones: not a run's
-_UNHASHED_PLAN_FIELDS = ("plan_hash", "locations")
 MAX_MEMBERS = 10_000  # a run directory holds a few dozen files (a few per pool)
 MAX_TOTAL_BYTES = 16 << 30  # content hashed per archive (a large posterior.nc is a few GiB)
 MAX_NAME_CHARS = 4096
@@ -406,11 +404,6 @@ def _archive_root(path: Path, scan: _Scan) -> str:
 
 # -- comparing -------------------------------------------------------------------------------------
 
-def _plan_content_hash(data: Any) -> str:
-    content = {k: v for k, v in data.items() if k not in _UNHASHED_PLAN_FIELDS}
-    return canonical_hash(content)
-
-
 def _plan_check(manifest_hash: str, plan_bytes: bytes) -> list[str]:
     """plan.json: valid, its content matching its plan_hash, which matches the manifest's. Parsed
     here and dropped on return (one JSON document in memory at a time)."""
@@ -423,7 +416,7 @@ def _plan_check(manifest_hash: str, plan_bytes: bytes) -> list[str]:
     out = []
     recorded = plan.get("plan_hash")
     try:
-        content = _plan_content_hash(plan)
+        content = content_hash(plan)
     except (CanonicalJSONError, RecursionError, TypeError, ValueError):
         content = None
     if content is not None and recorded != content:

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..outputs import columns
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -51,6 +53,8 @@ def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Path:
-    path.write_text(csv_text(columns, rows), encoding="utf-8", newline="")
+def write_table(directory: Path, name: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write the catalogue's CSV file ``name`` (its columns, in order) into ``directory``."""
+    path = directory / name
+    path.write_text(csv_text(columns(name), rows), encoding="utf-8", newline="")
     return path

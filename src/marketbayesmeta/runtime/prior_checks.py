@@ -7,16 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from ..families import family
 from ..plan import PriorSet
 
 PRIOR_WEIGHT_WARNING = 0.10  # prior precision share above which the mu prior is informative
 N_PRIOR_DRAWS = 20_000
-
-
-def _tau_prior_draws(priors: PriorSet, rng: np.random.Generator, n: int) -> np.ndarray:
-    if priors.tau_family == "half_cauchy":
-        return np.abs(priors.tau_scale * rng.standard_cauchy(n))
-    return np.abs(priors.tau_scale * rng.standard_normal(n))
 
 
 def prior_diagnostic_rows(priors: PriorSet, y: np.ndarray, se: np.ndarray, seed: int) -> list[dict[str, Any]]:
@@ -38,7 +33,7 @@ def prior_diagnostic_rows(priors: PriorSet, y: np.ndarray, se: np.ndarray, seed:
         return rows
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
     spread = float(np.std(y, ddof=1))
-    tau = _tau_prior_draws(priors, rng, N_PRIOR_DRAWS)
+    tau = family(priors.tau_family).draw(rng, priors.tau_scale, N_PRIOR_DRAWS)
     q50, q99 = np.quantile(tau, [0.5, 0.99])
     low = spread > q99
     rows.append({"check": "tau_prior_covers_spread", "parameter": "tau", "value": float(q99), "reference": spread,

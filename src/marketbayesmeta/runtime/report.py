@@ -39,38 +39,18 @@ from typing import Any
 import pandas as pd
 
 from ..interrupts import Interrupted, SignalFreeLoop, stopping  # issue 16: notebook interrupts
+from ..outputs import CSV_FILES, FILES, text_columns
 from ..safeio import private_tempdir  # issue 16: no kernel temp dir left by a killed run
+
+FILES_WHEN = {name: f.when for name, f in FILES.items() if f.when != "always"}
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NOTEBOOK_TEMPLATE = "report_notebook.py"
 MARKDOWN_TEMPLATE = "analysis_report.md.j2"
 HTML_TEMPLATE = "report_offline.html.j2"
 KERNEL_NAME = "marketbayesmeta-report"
-REPORT_FILES = ("analysis_report.md", "report.ipynb", "report.html")
 SIG_DIGITS = 4
 REVIEW_NOTE = "review material, not an automatic decision"
-
-CSV_FILES = (
-    "effect_preparation.csv", "readiness.csv", "pooled_summary.csv", "study_effects.csv",
-    "future_true_effect_summary.csv", "diagnostics.csv", "prior_diagnostics.csv", "ppc.csv",
-    "prior_sensitivity.csv", "uncertainty_sensitivity.csv", "influence.csv",
-)
-# Columns that hold text: read as strings, and the spreadsheet-formula guard (a leading ') undone.
-TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "effect_preparation.csv": (
-        "study_id", "study_name", "evidence_type", "metric", "decision", "reason", "reason_message",
-        "transform", "transform_formula", "source_unit", "uncertainty_source", "uncertainty_scenario"),
-    "readiness.csv": ("pool", "evidence_types", "metric", "scale", "readiness", "why"),
-    "pooled_summary.csv": ("parameter",),
-    "study_effects.csv": ("study_id", "study_name", "decision"),
-    "future_true_effect_summary.csv": ("parameter",),
-    "diagnostics.csv": ("fit", "parameter", "check"),
-    "prior_diagnostics.csv": ("check", "parameter", "message"),
-    "ppc.csv": ("study_id",),
-    "prior_sensitivity.csv": ("fit", "spec", "tau_family", "material_reasons"),
-    "uncertainty_sensitivity.csv": ("fit", "level", "material_reasons"),
-    "influence.csv": ("left_out",),
-}
 
 STATUS_MEANINGS = {
     "completed": "the plan ran to the end without warnings",
@@ -195,7 +175,7 @@ def flagged(value: Any) -> bool:
 # -- reading a run directory ----------------------------------------------------------------------
 
 def _read_csv(path: Path, name: str) -> pd.DataFrame:
-    text_cols = TEXT_COLUMNS.get(name, ())
+    text_cols = text_columns(name)
     df = pd.read_csv(path, dtype={c: str for c in text_cols}, keep_default_na=False,
                      na_values=[""], encoding="utf-8")
     for c in text_cols:
@@ -236,12 +216,8 @@ class RunData:
             why += " (the run was blocked before this step)"
         elif st == "failed":
             why += " (the run failed before this step)"
-        elif name == "uncertainty_sensitivity.csv":
-            why += " (uncertainty sensitivity applies only when pooled rows use scenario uncertainty)"
-        elif name == "influence.csv":
-            why += " (leave-one-out is off unless sensitivity.leave_one_out is true)"
-        elif name == "prior_sensitivity.csv":
-            why += " (prior sensitivity may be switched off in the config)"
+        elif name in FILES_WHEN:
+            why += f" (written {FILES_WHEN[name]})"
         return why
 
     def posterior(self) -> Any:
@@ -361,11 +337,25 @@ class RunData:
         return {"readiness": v} if isinstance(v, str) else {}
 
 
+def _pool_view(plan: dict[str, Any], pool: dict[str, Any] | None) -> dict[str, Any]:
+    """The pool's section of a plan (v2) with the plan's project fields: what the report reads."""
+    if pool is None:
+        pools = plan.get("pools")
+        pool = pools[0] if isinstance(pools, list) and len(pools) == 1 and isinstance(pools[0], dict) else {}
+    view = {k: v for k, v in plan.items() if k != "pools"}
+    view.update(pool)
+    reporting = pool.get("reporting")
+    if isinstance(reporting, dict):
+        view["reporting_interval"] = reporting.get("interval")
+    return view
+
+
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory. Never raises for missing or unreadable files: they are left out
     and listed in ``problems``."""
     run = RunData(run_dir=Path(run_dir))
-    for name, attr in (("run_status.json", "status"), ("plan.json", "plan")):
+    pool_doc = None
+    for name, attr in (("run_status.json", "status"), ("plan.json", "plan"), ("pool.json", "pool")):
         path = run.run_dir / name
         if not path.is_file():
             continue
@@ -374,10 +364,14 @@ def load_run(run_dir: str | Path) -> RunData:
         except (OSError, ValueError) as exc:
             run.problems.append(f"{name}: cannot be read ({exc})")
             continue
-        if isinstance(data, dict):
-            setattr(run, attr, data)
-        else:
+        if not isinstance(data, dict):
             run.problems.append(f"{name}: not a JSON object")
+        elif attr == "pool":
+            pool_doc = data
+        else:
+            setattr(run, attr, data)
+    if pool_doc is not None or (run.plan is not None and "pools" in run.plan):
+        run.plan = _pool_view(run.plan or {"project_name": (run.status or {}).get("project_name")}, pool_doc)
     for name in CSV_FILES:
         path = run.run_dir / name
         if not path.is_file():
@@ -992,14 +986,9 @@ def plot_forest(run: RunData) -> Any:
 
 
 def _prior_pdf(x: Any, family: str, scale: float) -> Any:
-    import numpy as np
+    from ..families import family as family_of
 
-    x = np.asarray(x, dtype=float)
-    if family == "half_cauchy":
-        pdf = 2 / (math.pi * scale * (1 + (x / scale) ** 2))
-    else:
-        pdf = math.sqrt(2 / math.pi) / scale * np.exp(-0.5 * (x / scale) ** 2)
-    return np.where(x >= 0, pdf, 0.0)
+    return family_of(family).pdf(x, scale)
 
 
 def plot_prior_posterior(run: RunData) -> Any:

@@ -31,22 +31,15 @@ from pathlib import Path
 from ..audit.manifest import MANIFEST_NAME, MAX_METADATA_BYTES, read_manifest
 from ..errors import InputError, LockError
 from ..interrupts import Interrupted, deferred
+from ..outputs import CATALOGUE, FILES
 from ..safeio import open_lock
 
-# Every file a run directory can hold at its top level (docs/outputs.md, design 0.5 catalogue).
-# TODO(integration): derive from the output catalogue (marketbayesmeta/outputs.py) once it lands.
-RUN_FILES = frozenset({
-    "plan.json", "run_status.json", "manifest.json", "analysis_report.md", "report.ipynb",
-    "report.html", "posterior.nc", "effect_preparation.csv", "readiness.csv", "pooled_summary.csv",
-    "study_effects.csv", "future_true_effect_summary.csv", "heterogeneity.csv",
-    "model_comparison.csv", "diagnostics.csv", "prior_diagnostics.csv", "ppc.csv",
-    "prior_sensitivity.csv", "uncertainty_sensitivity.csv", "influence.csv", "cumulative.csv",
-    "triangulation.csv", "moderators.csv", "portfolio.csv", "portfolio_report.html",
-})
-# ... and in pools/<pool>/ of a portfolio run: the per-pool files and that pool's pool.json.
-POOL_FILES = (RUN_FILES - {"manifest.json", "portfolio.csv", "portfolio_report.html"}) | {"pool.json"}
+# Every file a run can write, from the output catalogue: any of them at the top (a single-pool run
+# writes its pool's files there), and the per-pool files in pools/<pool>/ of a portfolio run.
+RUN_FILES = frozenset(FILES)
+POOL_FILES = frozenset(f.name for f in CATALOGUE if f.scope == "pool")
 POOLS_DIR = "pools"
-_POOL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+_POOL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # PoolName in compiler/config.py
 _PLAN_HASH = re.compile(r"^[0-9a-f]{64}$")
 _SHOWN = 8  # foreign entries named in a refusal
 
