@@ -73,7 +73,7 @@ elif point == "sampling":
 
     pymc.sample = sample
 elif point == "artefacts":
-    import marketbayesmeta.runtime.execute as m
+    import marketbayesmeta.runtime.pool_run as m
     before(m, "_posterior_netcdf")
 elif point == "markdown":
     import marketbayesmeta.runtime.report as m
