@@ -323,11 +323,12 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
             }
 
         status_path = staging / "run_status.json"
-        status_path.write_text(pretty_dumps(status_doc(None)), encoding="utf-8")
+        finished = _now()  # before the reports, so that they can show it
+        status_path.write_text(pretty_dumps(status_doc(finished)), encoding="utf-8")
         if report:
             for warning in _reports(staging, progress):
                 book.add("report_warning", warning)
-        status_path.write_text(pretty_dumps(status_doc(_now())), encoding="utf-8")
+        status_path.write_text(pretty_dumps(status_doc(finished)), encoding="utf-8")
         from ..audit.manifest import write_manifest
 
         write_manifest(staging, plan.plan_hash)
@@ -340,7 +341,7 @@ def _reports(staging: Path, progress: _Progress) -> list[str]:
     """Markdown, notebook and HTML reports; returns warnings (a report failure does not fail the run)."""
     t0 = time.perf_counter()
     try:
-        from .report import write_reports
+        from ..report import write_reports
 
         warnings = write_reports(staging, quiet=True)
     except Exception as exc:  # noqa: BLE001 - the run's numbers stand without the report
