@@ -105,6 +105,7 @@ TITLES = {
     "notes": "Notes recorded in the plan (shown as text, never executed)",
     "provenance": "Provenance",
     "files": "Files of the run directory",
+    "portfolio": "portfolio.csv: one row per pool (estimates in each pool's own unit)",
 }
 
 

@@ -71,7 +71,7 @@ def plot_forest(run: RunData) -> Any:
         raise MissingInput("study_effects.csv lists no pooled study")
     pyplot = plt()
     fig, (ax, tax) = pyplot.subplots(1, 2, figsize=(7.8, 1.55 + 0.3 * n), sharey=True, layout="constrained",
-                                     gridspec_kw={"width_ratios": [2.1, 1.3]})
+                                     gridspec_kw={"width_ratios": [2.0, 1.5]})
     fig.get_layout_engine().set(wspace=0.0, w_pad=0.02)
     labels: list[str] = []
     ys: list[float] = []
@@ -135,12 +135,12 @@ def plot_forest(run: RunData) -> Any:
     unit_axis(ax, unit)
     tax.set_axis_off()
     head_y = 0.75
-    tax.text(0.02, head_y, "weight", fontsize=8, weight="bold", va="center")
-    tax.text(0.98, head_y, f"{unit.suffix.strip() or run.scale} [{interval_label(lvl)}]", fontsize=8,
+    tax.text(0.0, head_y, "weight", fontsize=8, weight="bold", va="center")
+    tax.text(1.0, head_y, f"{unit.suffix.strip() or run.scale} [{interval_label(lvl)}]", fontsize=8,
              weight="bold", va="center", ha="right")
     for ty, wtext, etext, color in texts:
-        tax.text(0.02, ty, wtext, fontsize=9, va="center", color=color)
-        tax.text(0.98, ty, etext, fontsize=9, va="center", ha="right", color=color, family="monospace")
+        tax.text(0.0, ty, wtext, fontsize=8.5, va="center", color=color)
+        tax.text(1.0, ty, etext, fontsize=8.5, va="center", ha="right", color=color, family="monospace")
     order = run.plan.reporting()["forest_order"]
     ax.set_title(f"Studies by {'window end' if order == 'window_end' else order}; {interval_label(lvl)} intervals",
                  fontsize=9, loc="left")
