@@ -340,3 +340,26 @@ def test_pool_directory_of_a_portfolio_reads_pool_json(tmp_path: Path) -> None:
     run = R.load_run(root / "pools" / "geo_sales")
     assert run.plan.pool_name == "geo_sales" and run.project_name == "fake_portfolio"
     assert run.pool_label == "geo_sales" and run.plan.rows()
+
+
+def test_no_library_banner_reaches_the_terminal(tmp_path: Path) -> None:
+    """ArviZ prints a FutureWarning banner on its first import of the day; the CLI silences it, in
+    its own process and in the processes it starts."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    plain = subprocess.run([sys.executable, "-c", "import arviz"], env={**env, "XDG_CACHE_HOME": str(tmp_path / "a")},
+                           capture_output=True, text=True, timeout=120)
+    assert "ArviZ is undergoing" in plain.stderr  # the banner this guards against exists
+    code = ("import os, subprocess, sys\n"
+            "from marketbayesmeta.cli import quiet_library_banners\n"
+            "quiet_library_banners()\n"
+            f"subprocess.run([sys.executable, '-c', 'import arviz'], check=True, "
+            f"env={{**os.environ, 'XDG_CACHE_HOME': {str(tmp_path / 'c')!r}}})\n"
+            "import arviz\n")
+    quiet = subprocess.run([sys.executable, "-c", code], env={**env, "XDG_CACHE_HOME": str(tmp_path / "b")},
+                           capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "ArviZ" not in quiet.stderr and "Warning" not in quiet.stderr
