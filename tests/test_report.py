@@ -112,7 +112,7 @@ def test_plan_view_reads_v1_v2_and_pool_json(rich: Path, tmp_path: Path) -> None
     doc = json.loads((rich / "plan.json").read_text())
     v1 = load.PlanView(doc)
     assert v1.scale == "log_relative" and v1.reporting() == {"interval": 0.95, "forest_order": "window_end"}
-    assert v1.prior_values()["tau_family"] == "half_normal"
+    assert v1.priors()["tau_family"] == {"value": "half_normal", "provenance": "default"}
     assert v1.triangulate_justification().startswith("MMM <b>")
     pool = {k: v for k, v in doc.items() if k not in ("project_name", "project_notes", "sources", "format")}
     pool["reporting"] = {"interval": 0.9, "forest_order": "effect"}
@@ -293,7 +293,11 @@ def test_prior_is_visible_next_to_the_posterior(rich: Path, monkeypatch: pytest.
         y = line.get_ydata()
         lo, hi = ax.get_ylim()
         assert max(y) / hi > 0.5, "the prior must reach at least half of its axis height"
-        assert ax.get_xlim()[1] - ax.get_xlim()[0] > 0
+    posteriors = [ax for ax in fig.axes if ax.patches]  # the histograms
+    assert len(posteriors) == 2
+    for ax in posteriors:
+        top = max(float(p.get_xy()[:, 1].max()) for p in ax.patches)
+        assert 0.5 < top / ax.get_ylim()[1] <= 1, "the posterior must fill its axis without being cut off"
 
 
 def test_every_plot_of_an_unusable_run_is_watermarked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,22 @@ pytestmark = pytest.mark.slow
 SCRIPT_NAME = "<script>alert(1)</script>"
 CODE_NOTE = '"); import os; os.system("touch pwned") #'
 JUSTIFICATION = "MMM <img src=x onerror=alert(2)> calibrated against 2024 geo tests"
+LEVEL = "<b>social</b> $y$"  # a moderator level (config/tracker text)
+WHY = "unit <i>pp</i> | cannot be converted"  # triangulation.csv's why
+
+
+def _edit_csv(path: Path, column: str, old: str, new: str) -> None:
+    import csv
+
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    header = list(rows[0])
+    for r in rows:
+        r[column] = r[column].replace(old, new)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, header, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
 
 
 def _outputs(run_dir: Path) -> list[dict]:
@@ -35,6 +51,8 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str],
     base = tmp_path_factory.mktemp("report_full")
     run_dir = make_fake_run(base / "run", moderators=True, study_names=[SCRIPT_NAME, "$x$ \\bad mathtext", "Geo | 3 *"],
                             project_notes=CODE_NOTE, row_note=CODE_NOTE, justification=JUSTIFICATION)
+    _edit_csv(run_dir / "moderators.csv", "level", "social", LEVEL)
+    _edit_csv(run_dir / "triangulation.csv", "why", "unit percentage_point cannot be converted to the pool's scale", WHY)
     kernel_dirs: list[Path] = []
     real = notebook.tempfile.mkdtemp
 
@@ -100,8 +118,9 @@ def test_user_text_is_shown_not_run(full_run: tuple[Path, list[str], Path, list[
     run_dir, _, base, _ = full_run
     raw = (run_dir / "report.html").read_text(encoding="utf-8")
     page = Page(run_dir / "report.html")
-    assert SCRIPT_NAME not in raw and "<img src=x" not in raw
+    assert SCRIPT_NAME not in raw and "<img src=x" not in raw and "<b>social" not in raw and "<i>pp" not in raw
     assert SCRIPT_NAME in page.joined  # shown as text
+    assert LEVEL in page.joined and WHY in page.joined  # moderators and triangulation text, as text
     assert JUSTIFICATION in page.joined  # in triangulation and notes, as text
     assert "script" not in page.tags
     assert CODE_NOTE in page.joined

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..outputs import CSV_FILES, FILES
-from .fmt import to_float, truthy
+from .fmt import to_float
 from .unit import Unit
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -125,9 +125,6 @@ class PlanView:
             return {}
         return {k: (dict(v) if isinstance(v, dict) else {"value": v, "provenance": ""}) for k, v in priors.items()}
 
-    def prior_values(self) -> dict[str, Any]:
-        return {k: v.get("value") for k, v in self.priors().items()}
-
     def reporting(self) -> dict[str, Any]:
         """``interval`` (float or None) and ``forest_order`` (window_end, effect or tracker)."""
         rep = self._get("reporting")
@@ -190,7 +187,7 @@ class PlanView:
         return out
 
 
-def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
+def read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
@@ -365,19 +362,27 @@ class RunData:
     def has_result(self) -> bool:
         return self.summary_row("pooled_summary.csv", "mu") is not None
 
-    def flag(self, value: Any) -> bool:
-        return bool(truthy(value))
+    def priors(self) -> dict[str, dict[str, Any]]:
+        """The plan's priors (MissingInput, saying why, when there are none)."""
+        priors = self.plan.priors()
+        if not priors:
+            raise MissingInput("the plan records no priors" if self.plan.present else self.missing_reason("plan.json"))
+        return priors
+
+    def prior_values(self) -> dict[str, Any]:
+        """``{name: value}`` of the plan's priors (MissingInput when there are none)."""
+        return {k: v.get("value") for k, v in self.priors().items()}
 
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory once. Never raises for missing or unreadable files: they are left out
     and listed in ``problems``."""
     run = RunData(run_dir=Path(run_dir))
-    run.status = _read_json(run.run_dir / "run_status.json", run.problems)
-    plan_doc = _read_json(run.run_dir / "plan.json", run.problems)
-    pool_doc = _read_json(run.run_dir / "pool.json", run.problems)
+    run.status = read_json(run.run_dir / "run_status.json", run.problems)
+    plan_doc = read_json(run.run_dir / "plan.json", run.problems)
+    pool_doc = read_json(run.run_dir / "pool.json", run.problems)
     if pool_doc is not None and plan_doc is None:  # pools/<pool>/ of a portfolio: the plan is two levels up
-        plan_doc = _read_json(run.run_dir.parent.parent / "plan.json", [])
+        plan_doc = read_json(run.run_dir.parent.parent / "plan.json", [])
     run.plan = PlanView(plan_doc, pool_doc)
     for name in CSV_FILES:
         path = run.run_dir / name

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from .atomic import write_atomic
 from .fmt import format_probability, to_float, truthy
 from .html import find_external_references
-from .load import _read_json, read_csv
+from .load import read_csv, read_json
 from .notebook import TEMPLATES
 from .plots.common import COLORS, figure_png, plt
 from .summary import NOT_FOR_USE
@@ -97,7 +97,7 @@ def _links(rows: list[dict[str, Any]], run_dir: Path) -> str:
 def render_portfolio(run_dir: Path) -> str:
     import jinja2
 
-    status = _read_json(run_dir / "run_status.json", []) or {}
+    status = read_json(run_dir / "run_status.json", []) or {}
     rows = _pool_rows(run_dir)
     st = str(status.get("status") or "unknown")
     bad = [r for r in rows if str(r.get("status")) in UNUSABLE]

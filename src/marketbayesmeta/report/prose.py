@@ -26,7 +26,7 @@ from .fmt import (
     to_float,
     truthy,
 )
-from .load import RunData
+from .load import MissingInput, RunData
 
 
 def nfu(run: RunData) -> str:
@@ -134,8 +134,9 @@ def sensitivity_markdown(run: RunData) -> MdSafe:
 
 
 def priors_markdown(run: RunData) -> MdSafe:
-    pri = run.plan.prior_values()
-    if not pri:
+    try:
+        pri = run.prior_values()
+    except MissingInput:
         return MdSafe("")
     fam = md_escape(pri.get("tau_family") or "half_normal")
     mu_mean, mu_sd, tau_scale = (f"{to_float(pri.get(k)):g}" for k in ("mu_mean", "mu_sd", "tau_scale"))

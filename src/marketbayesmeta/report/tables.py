@@ -37,9 +37,7 @@ def _nonempty(df: pd.DataFrame | None, why: str) -> pd.DataFrame:
 
 
 def priors_table(run: RunData) -> pd.DataFrame:
-    priors = run.plan.priors()
-    if not priors:
-        raise MissingInput("plan.json has no priors" if run.plan.present else run.missing_reason("plan.json"))
+    priors = run.priors()
     return pd.DataFrame([{"prior": k, "value": v.get("value"), "provenance": v.get("provenance", ""),
                           **{kk: vv for kk, vv in v.items() if kk not in ("value", "provenance")}}
                          for k, v in priors.items()])

@@ -51,9 +51,7 @@ def _panel(ax: Any, draws: np.ndarray, lo: float, hi: float, prior_x: np.ndarray
 
 def plot_prior_posterior(run: RunData) -> Any:
     mu, tau = _draws(run, "mu"), _draws(run, "tau")
-    pri = run.plan.prior_values()
-    if not pri:
-        raise MissingInput("plan.json has no priors" if run.plan.present else run.missing_reason("plan.json"))
+    pri = run.prior_values()
     unit = run.unit
     pyplot = plt()
     fig, axes = pyplot.subplots(1, 2, figsize=(10.5, 3.6), layout="constrained")
