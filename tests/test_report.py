@@ -367,3 +367,30 @@ def test_no_library_banner_reaches_the_terminal(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0, quiet.stderr
     assert "ArviZ" not in quiet.stderr and "Warning" not in quiet.stderr
+
+
+# -- the package ----------------------------------------------------------------------------------
+
+REPORT_PKG = Path(R.__file__).resolve().parent
+REPORT_MODULES = sorted(REPORT_PKG.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", [p for p in REPORT_MODULES if p.parent.name != "templates"],
+                         ids=lambda p: str(p.relative_to(REPORT_PKG)))
+def test_report_package_reads_only_a_run_directory(path: Path) -> None:
+    """No module of the report package imports the compiler, the runtime, the CLI or the API, and
+    none is over 500 lines."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {("." * n.level) + (n.module or "") for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    bad = {n for n in names if any(part in n.split(".") for part in ("compiler", "runtime", "cli", "api"))}
+    assert not bad, f"{path.name} imports {bad}"
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= 500
+
+
+def test_report_package_opens_with_its_steps() -> None:
+    doc = R.__doc__ or ""
+    steps = re.findall(r"^\d\. \*\*(\w+)\*\*", doc, re.M)
+    assert steps == ["load", "markdown", "build", "execute", "check", "html"]

@@ -19,6 +19,8 @@ from .load import RunData
 from .prose import ids, nfu
 
 TRIANGULATE_REASON = "triangulate_only"
+
+
 def _study(r: dict) -> str:
     name, sid = str(r.get("study_name") or ""), str(r.get("study_id") or "")
     return md_escape(f"{name} ({sid})" if name and name != sid else sid)

@@ -77,7 +77,9 @@ def provenance_table(run: RunData) -> pd.DataFrame:
         rows.append((f"{name} source", f"{src.get('name', '')} (sha256 {str(src.get('sha256', ''))[:12]}…)"))
     for lib, ver in (run.status_value("versions") or {}).items():
         rows.append((f"{lib} version", ver))
-    return pd.DataFrame([{"item": k, "value": "" if v is None else str(v)} for k, v in rows if v is not None])
+    shown = {True: "yes", False: "no"}
+    return pd.DataFrame([{"item": k, "value": shown[v] if isinstance(v, bool) else str(v)}
+                         for k, v in rows if v is not None])
 
 
 def files_table(run: RunData) -> pd.DataFrame:
