@@ -39,7 +39,8 @@ def _pct_tick(p: float, spread: bool) -> str:
     return ("±" if spread and p else "") + text.replace("-", "\u2212") + " %"
 
 
-def unit_axis(ax: Any, unit: Unit, axis: str = "x", *, spread: bool = False, label: str | None = None) -> None:
+def unit_axis(ax: Any, unit: Unit, axis: str = "x", *, spread: bool = False, label: str | None = None,
+              nbins: int = 6) -> None:
     """Label ``axis`` (positions on the model scale) in the pool's unit: on log_relative the ticks
     are placed at round per-cent values (``+5 %``) through 100·(exp(x) − 1)."""
     from matplotlib.ticker import MaxNLocator
@@ -52,7 +53,7 @@ def unit_axis(ax: Any, unit: Unit, axis: str = "x", *, spread: bool = False, lab
     set_lim(lo, hi)
     if unit.relative:
         plo, phi = unit.from_model(lo), unit.from_model(hi)
-        ticks = [p for p in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(plo, phi) if plo <= p <= phi]
+        ticks = [p for p in MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]).tick_values(plo, phi) if plo <= p <= phi]
         set_ticks([unit.to_model(p) for p in ticks], [_pct_tick(p, spread) for p in ticks])
     default = ("typical spread between studies (%)" if spread and unit.relative
                else "typical spread between studies (pp)" if spread and unit.points else unit.axis_label)

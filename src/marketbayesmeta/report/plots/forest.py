@@ -132,7 +132,7 @@ def plot_forest(run: RunData) -> Any:
     ax.set_yticks(ys, labels)
     ax.set_ylim(y + 0.4, 0.8)
     ax.grid(axis="x", color="0.92")
-    unit_axis(ax, unit)
+    unit_axis(ax, unit, nbins=5)
     tax.set_axis_off()
     head_y = 0.75
     tax.text(0.0, head_y, "weight", fontsize=8, weight="bold", va="center")
