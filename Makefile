@@ -4,13 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: example check check-statistical check-browser bench schema reference validation lock clean
+.PHONY: example check check-statistical check-browser bench schema reference validation mutation golden lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,nutpie]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,nutpie,dask]'
 	@touch $(STAMP)
 
 example: $(STAMP)
@@ -49,12 +49,23 @@ reference: $(STAMP)
 validation: $(STAMP)
 	$(BIN)/python tools/validation_snapshot.py
 
+# Mutation testing (mutmut) of the modules that produce numbers or verdicts, each with the fast tests
+# that cover it; summary in docs/validation/mutation.txt (and .json). Not part of .ci/run.
+# A subset: make mutation MODULES="units duplicates" (names: python tools/mutation.py --list).
+MODULES ?=
+mutation: $(STAMP)
+	nice -n 10 $(BIN)/python tools/mutation.py $(MODULES)
+
+# Re-pin tests/data/golden/example_plan.json after a deliberate change to the plan (review the diff).
+golden: $(STAMP)
+	$(BIN)/python tests/golden.py
+
 # Re-resolve the pinned versions: install the latest allowed by pyproject.toml in a scratch venv
 # and write them to constraints.txt. Review the diff, run make check and make check-statistical.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet '.[test,nutpie]'
+	.venv-lock/bin/python -m pip install --quiet '.[test,nutpie,dask]'
 	.venv-lock/bin/python -m pip freeze --exclude marketbayesmeta > constraints.txt
 	rm -rf .venv-lock
 

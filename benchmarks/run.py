@@ -375,11 +375,11 @@ def sec_overhead(ctx: Context) -> None:
 
     _quiet_libraries()  # pymc sets its logger level on import
     plan = compile_config(write_config("one", quick=ctx.quick, prior=False, uncertainty=False))
-    if len(plan.fits) != 1:
-        raise RuntimeError(f"expected a one-fit plan, got {len(plan.fits)} fits")
-    fit = plan.fits[0]
-    _, y, se = plan.fit_data(fit)
-    s, p = plan.sampler, fit.priors
+    if len(plan.pool().fits) != 1:
+        raise RuntimeError(f"expected a one-fit plan, got {len(plan.pool().fits)} fits")
+    fit = plan.pool().fits[0]
+    _, y, se = plan.pool().fit_data(fit)
+    s, p = plan.pool().sampler, fit.priors
 
     def bare() -> float:
         t0 = time.perf_counter()
@@ -617,11 +617,11 @@ rss0 = hwm_kib()
 plan = compile_config(sys.argv[1])
 t2 = time.perf_counter()
 rss1 = hwm_kib()
-dec = [r.decision for r in plan.rows]
+dec = [r.decision for r in plan.pool().rows]
 print("@@BENCH@@" + json.dumps({"import_s": t1 - t0, "compile_s": t2 - t1, "maxrss_after_warmup_kib": rss0,
-      "maxrss_kib": rss1, "rows": len(plan.rows), "included": dec.count("included"),
+      "maxrss_kib": rss1, "rows": len(plan.pool().rows), "included": dec.count("included"),
       "scenario": dec.count("scenario"), "excluded": dec.count("excluded"),
-      "duplicates": len(plan.duplicates), "readiness": plan.readiness.readiness}))
+      "duplicates": len(plan.pool().duplicates), "readiness": plan.pool().readiness.readiness}))
 """
 
 
@@ -703,6 +703,44 @@ def sec_exact(ctx: Context) -> None:
         best = _best(times)
         ctx.fig(f"exact_posterior K={k:,}", 1000 * best if best < 1 else best, "ms" if best < 1 else "s", note=note)
     ctx.fig("exact_posterior K=1,000 runs in milliseconds (< 1 s)", 1000 * _best(ctx.detail["1000"]) < 1000)
+
+
+def sec_exact_tables(ctx: Context) -> None:
+    import numpy as np
+
+    from marketbayesmeta.plan import MaterialityRule, PriorSet
+    from marketbayesmeta.runtime import exact_tables as et
+    from marketbayesmeta.runtime.exact import exact_posterior
+
+    priors = PriorSet(mu_mean=0.0, mu_sd=1.0, tau_scale=0.5, tau_family="half_normal")
+    rule = MaterialityRule(mean_shift_sd=0.5, prob_positive_shift=0.1, prob_positive_crosses_half=True,
+                       interval_width_change=0.25, rule="benchmark")
+    rng = np.random.default_rng(15)
+    y, se = rng.normal(0.03, 0.05, 15), rng.uniform(0.01, 0.08, 15)
+    ids = [f"s{i}" for i in range(15)]
+
+    def builders(k: int = 10) -> float:  # every single-posterior table of a K-study pool
+        post = exact_posterior(y[:k], se[:k], **priors.model_dump())
+        t0 = time.perf_counter()
+        et.pooled_rows(post, True), et.future_row(post, True), et.fit_stats(post)
+        et.study_rows(post, ids[:k], ids[:k], ["included"] * k, y[:k], se[:k], True)
+        et.ppc_rows(post, ids[:k], y[:k], se[:k], 0.95)
+        et.heterogeneity_rows(post, y[:k], se[:k], "log_relative"), et.model_comparison_rows(post, priors)
+        return time.perf_counter() - t0
+
+    def refits(k: int = 15) -> float:  # leave-one-out and cumulative: 2K + 1 engine runs
+        t0 = time.perf_counter()
+        et.influence_rows(y[:k], se[:k], ids[:k], ids[:k], priors, 0.95, rule, True)
+        et.cumulative_rows(y[:k], se[:k], ids[:k], ids[:k], [""] * k, list(range(k)), priors, 0.95, True)
+        return time.perf_counter() - t0
+
+    builders(), refits()  # warm-up
+    ctx.detail["builders_k10"] = [builders() for _ in range(5)]
+    ctx.detail["influence_cumulative_k15"] = [refits() for _ in range(3)]
+    b, r = _best(ctx.detail["builders_k10"]), _best(ctx.detail["influence_cumulative_k15"])
+    ctx.fig("exact table builders K=10 (pooled, future, studies, ppc, heterogeneity, Bayes factors)", 1000 * b,
+            "ms", target="< 100 ms", ok=b < 0.1)
+    ctx.fig("influence + cumulative K=15 (31 exact posteriors)", 1000 * r, "ms", target="< 1000 ms", ok=r < 1.0)
 
 
 # -- 6. startup -------------------------------------------------------------------------------------
@@ -884,9 +922,9 @@ def sec_profile(ctx: Context) -> None:
 
     _quiet_libraries()  # pymc sets its logger level on import
     plan = compile_config(write_config("one", quick=ctx.quick, prior=False, uncertainty=False))
-    fit = plan.fits[0]
-    _, y, se = plan.fit_data(fit)
-    s, p = plan.sampler, fit.priors
+    fit = plan.pool().fits[0]
+    _, y, se = plan.pool().fit_data(fit)
+    s, p = plan.pool().sampler, fit.priors
 
     def bare() -> None:
         fm = build_model(np.asarray(y, float), np.asarray(se, float), mu_mean=p.mu_mean, mu_sd=p.mu_sd,
@@ -1049,6 +1087,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "end_to_end": sec_end_to_end,
     "compile_scale": sec_compile_scale,
     "exact": sec_exact,
+    "exact_tables": sec_exact_tables,
     "startup": sec_startup,
     "nutpie": sec_nutpie,
     "profile": sec_profile,

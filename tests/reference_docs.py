@@ -99,6 +99,8 @@ def _walk(model: type[BaseModel], prefix: str, rows: list[str]) -> None:
         sub = _model(f.annotation)
         if f.is_required():
             default = "required"
+        elif f.default is PydanticUndefined and f.default_factory is not None:
+            default = f"`{f.default_factory()}`"  # type: ignore[call-arg]
         elif sub is not None and f.default is not None and f.default is not PydanticUndefined:
             default = "(section)"
         elif f.default is None:

@@ -19,25 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from marketbayesmeta.outputs import columns as catalogue_columns
+from marketbayesmeta.outputs import CATALOGUE
 
-# Columns of the 0.5 contract where they differ from (or are newer than) today's catalogue.
-_SENS_NEW = ("same_as", "checked_with_mcmc")
-COLUMNS: dict[str, list[str]] = {name: list(catalogue_columns(name)) for name in (
-    "readiness.csv", "pooled_summary.csv", "future_true_effect_summary.csv", "prior_diagnostics.csv", "ppc.csv",
-    "heterogeneity.csv", "model_comparison.csv", "cumulative.csv", "triangulation.csv", "moderators.csv",
-    "portfolio.csv")}
-COLUMNS["effect_preparation.csv"] = [*catalogue_columns("effect_preparation.csv"), "checks"]
-COLUMNS["study_effects.csv"] = [
-    "study_id", "study_name", "decision", "observed", "se", "mean", "sd", "median", "lower", "upper",
-    "interval_level", "prob_positive", "shrinkage", "weight", "mean_pct", "median_pct", "lower_pct", "upper_pct"]
-COLUMNS["diagnostics.csv"] = ["fit", "parameter", "check", "value", "threshold", "pass", "mcmc", "exact", "mcse", "draws"]
-COLUMNS["prior_sensitivity.csv"] = [*catalogue_columns("prior_sensitivity.csv"), *_SENS_NEW]
-COLUMNS["uncertainty_sensitivity.csv"] = [*catalogue_columns("uncertainty_sensitivity.csv"), *_SENS_NEW]
-COLUMNS["influence.csv"] = [
-    "left_out", "study_name", "k", "mu_mean", "mu_sd", "mu_lower", "mu_upper", "prob_positive", "tau_median",
-    "delta_mu_mean", "delta_mu_mean_sd", "delta_prob_positive", "delta_interval_width_rel", "mu_mean_pct",
-    "mu_lower_pct", "mu_upper_pct", "material", "material_reasons", "changes_conclusion"]
+# Every CSV with the catalogue's (0.5) columns, in order.
+COLUMNS: dict[str, list[str]] = {f.name: list(f.columns) for f in CATALOGUE if f.is_csv}
 
 DEFAULT_ESTIMATES = [0.031, 0.058, -0.012, 0.082, 0.041, 0.025]
 DEFAULT_SES = [0.020, 0.030, 0.025, 0.040, 0.020, 0.035]

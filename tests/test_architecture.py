@@ -1,5 +1,7 @@
-"""The layering of DEVELOPERS.md: compiler never imports the runtime or PyMC; runtime never imports
-the compiler; neither knows the CLI; start-up commands do not import PyMC."""
+"""The layering described in README.md ("Layout"): the compiler is pure (no runtime, report, audit,
+api, CLI or PyMC imports); the runtime never imports the compiler, api or CLI; the modules they share
+(plan, checks, settings, vocabulary, families, outputs, canonical, errors, run_status) import none
+of the stages; each stage package opens by listing its steps; start-up commands do not import PyMC."""
 
 from __future__ import annotations
 
@@ -26,11 +28,43 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+STAGES = ("compiler", "runtime", "report", "audit")
+SHARED = ("plan", "checks", "settings", "vocabulary", "families", "outputs", "canonical", "errors", "run_status")
+
+
+def _stage_imports(path: Path) -> set[str]:
+    """The package-internal modules ``path`` imports, as top-level names (``runtime``, ``api``, ...)."""
+    out = set()
+    for name in _imports(path):
+        stripped = name.lstrip(".")
+        dots = len(name) - len(stripped)
+        if dots == 0 and stripped.startswith("marketbayesmeta."):
+            out.add(stripped.split(".")[1])
+        elif dots >= 2 or (dots == 1 and path.parent == SRC):
+            out.add(stripped.split(".")[0])
+    return out
+
+
 @pytest.mark.parametrize("path", sorted((SRC / "compiler").glob("*.py")), ids=lambda p: p.name)
 def test_compiler_is_free_of_runtime_and_pymc(path: Path) -> None:
-    bad = {i for i in _imports(path) if i.split(".")[0] in {"pymc", "pytensor", "arviz"}
-           or "runtime" in i or i.endswith("cli") or ".cli" in i}
+    bad = {i for i in _imports(path) if i.split(".")[0] in {"pymc", "pytensor", "arviz", "matplotlib"}}
+    bad |= _stage_imports(path) & {"runtime", "report", "audit", "api", "cli"}
     assert not bad, f"{path.name} imports {bad}"
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_shared_modules_import_no_stage(name: str) -> None:
+    bad = _stage_imports(SRC / f"{name}.py") & {*STAGES, "api", "cli"}
+    assert not bad, f"{name}.py imports {bad}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_package_lists_its_steps(stage: str) -> None:
+    init = SRC / stage / "__init__.py"
+    if not init.exists():
+        pytest.skip(f"no {stage} package")
+    doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+    assert "1." in doc or "* ``" in doc, f"{stage}/__init__.py does not list its steps"
 
 
 @pytest.mark.parametrize("path", sorted((SRC / "runtime").glob("*.py")), ids=lambda p: p.name)

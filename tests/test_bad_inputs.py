@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from marketbayesmeta.plan import write_plan
 BAD = Path(__file__).parent / "data" / "bad"
 CASES = sorted(p.name for p in BAD.iterdir() if (p / "expect.json").is_file())
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+NOBODY = 65534  # the unprivileged user (and group) the read-only cases run as when the tests run as root
 
 
 def _load(case: str) -> dict:
@@ -47,12 +49,12 @@ def _edit_json(path: Path, change) -> None:
 
 
 def _edit(data: dict) -> None:
-    data["rows"][0]["model_estimate"] = 0.5  # an analyst "fixing" a number by hand
+    data["pools"][0]["rows"][0]["model_estimate"] = 0.5  # an analyst "fixing" a number by hand
 
 
 def _nan_literal(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    text, n = re.subn(r'("reporting_interval": )[0-9.]+', r"\1NaN", text)
+    text, n = re.subn(r'("interval": )[0-9.]+', r"\1NaN", text)
     assert n == 1
     path.write_text(text, encoding="utf-8")
 
@@ -69,10 +71,10 @@ PLAN_MUTATIONS = {
     "binary": lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe garbage"),
     "edit": lambda p: _edit_json(p, _edit),
     "drop_hash": lambda p: _edit_json(p, lambda d: d.pop("plan_hash")),
-    "future_format": lambda p: _edit_json(p, lambda d: d.update(format="marketbayesmeta.plan/2")),
+    "future_format": lambda p: _edit_json(p, lambda d: d.update(format="marketbayesmeta.plan/3")),
     "json_list": lambda p: p.write_text("[1, 2, 3]\n", encoding="utf-8"),
     "nan_literal": _nan_literal,
-    "drop_field": lambda p: _edit_json(p, lambda d: d.pop("sampler")),
+    "drop_field": lambda p: _edit_json(p, lambda d: d.pop("layout")),
     "stale_tracker": _touch_tracker,
     "delete": lambda p: p.unlink(),
 }
@@ -109,26 +111,72 @@ def _run_in_process(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def _run_subprocess(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+def _run_subprocess(argv: list[str], cwd: Path, *, as_user: int | None = None,
+                    home: Path | None = None) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MARKETBAYESMETA_DEBUG"}
-    proc = subprocess.run([sys.executable, "-m", "marketbayesmeta", *argv], cwd=cwd, env=env,
+    prefix: list[str] = []
+    if as_user is not None:
+        env["HOME"] = str(home)  # caches (pytensor, matplotlib) go to a home the user can write
+        prefix = _as_user(as_user)
+    proc = subprocess.run([*prefix, sys.executable, "-m", "marketbayesmeta", *argv], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def _as_user(uid: int) -> list[str]:
+    """Command prefix running a program as ``uid`` (util-linux setpriv: drops every group and
+    capability)."""
+    return [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+
+
+def _unprivileged_dir() -> tuple[Path, str]:
+    """As root, chmod does not stop writes, so the read-only cases run the command as the user
+    ``nobody`` in a directory that user owns. Returns (base directory, "") when that works here,
+    or (base directory, why not)."""
+    base = Path(tempfile.mkdtemp(prefix="mbm-readonly-"))
+    base.chmod(0o755)
+    if shutil.which("setpriv") is None:
+        return base, "setpriv (util-linux) is not installed"
+    probe = [*_as_user(NOBODY), sys.executable, "-c", "import os, marketbayesmeta.cli; print(os.geteuid())"]
+    try:
+        proc = subprocess.run(probe, cwd=base, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return base, f"cannot run as uid {NOBODY}: {exc}"
+    if proc.returncode != 0 or proc.stdout.strip() != str(NOBODY):
+        return base, f"cannot run the package as uid {NOBODY}: {(proc.stdout + proc.stderr).strip()[-300:]}"
+    return base, ""
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    os.chown(root, uid, uid)
+    for p in root.rglob("*"):
+        os.chown(p, uid, uid, follow_symlinks=False)
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input(case, tmp_path_factory, capsys, monkeypatch):
+def test_bad_input(case, tmp_path_factory, capsys, monkeypatch, request):
     expect = _load(case)
     # a neutral directory name: the case's name must not leak into messages and match fragments
     tmp_path = tmp_path_factory.mktemp("c")
-    if expect.get("readonly") and IS_ROOT:
-        pytest.skip("running as root: chmod does not stop writes")
+    as_nobody = bool(expect.get("readonly")) and IS_ROOT
+    if as_nobody:
+        base, why_not = _unprivileged_dir()
+        request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+        if why_not:
+            pytest.skip(f"READ-ONLY CASE NOT RUN: the tests run as root, where chmod does not stop writes, "
+                        f"and {why_not}")
+        tmp_path, home = base / "c", base / "home"
+        tmp_path.mkdir()
+        home.mkdir()
     case_dir = tmp_path / "case"
     shutil.copytree(BAD / case, case_dir)
     (case_dir / "expect.json").unlink()
     if "plan" in expect:
         _prepare_plan(case_dir, expect["plan"]["mutate"])
     readonly = [case_dir / rel for rel in expect.get("readonly", [])]
+    if as_nobody:
+        _chown_tree(tmp_path, NOBODY)
+        _chown_tree(home, NOBODY)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MARKETBAYESMETA_DEBUG", raising=False)
     argv = [a.replace("{case}", str(case_dir)) for a in expect["argv"]]
@@ -136,7 +184,9 @@ def test_bad_input(case, tmp_path_factory, capsys, monkeypatch):
     for p in readonly:
         p.chmod(0o555)
     try:
-        if expect.get("subprocess"):
+        if as_nobody:
+            code, out, err = _run_subprocess(argv, tmp_path, as_user=NOBODY, home=home)
+        elif expect.get("subprocess"):
             code, out, err = _run_subprocess(argv, tmp_path)
         else:
             code, out, err = _run_in_process(argv, capsys)

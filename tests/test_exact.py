@@ -67,8 +67,8 @@ class Grid2D:
         u = (u[1:] + u[:-1]) / 2
         tau = self.c * u / (1 - u)
         jac = self.c / (1 - u) ** 2
-        prior_tau = (stats.halfnorm.logpdf(tau, scale=tau_scale) if family == "half_normal"
-                     else stats.halfcauchy.logpdf(tau, scale=tau_scale))
+        prior_tau = {"half_normal": stats.halfnorm, "half_cauchy": stats.halfcauchy,
+                     "exponential": stats.expon}[family].logpdf(tau, scale=tau_scale)
         logp = stats.norm.logpdf(mu, mu_mean, mu_sd)[:, None] + (prior_tau + np.log(jac))[None]
         for yi, si in zip(self.y, self.s, strict=True):
             var = tau**2 + si**2  # N(y_i | mu, tau^2 + s_i^2)
@@ -128,6 +128,9 @@ CASES = {
     "schools_hc": (SCHOOLS_Y, SCHOOLS_S, 0.0, 10.0, 5.0, "half_cauchy"),
     "geo_log_hn": (_geo_y(), np.full(7, 0.02), 0.0, 1.0, 0.5, "half_normal"),
     "geo_log_hc": (_geo_y(), np.full(7, 0.02), 0.0, 1.0, 0.5, "half_cauchy"),
+    "k3_exp": ([1.0, 4.5, -2.3], [0.5, 0.8, 1.0], 0.0, 5.0, 1.0, "exponential"),
+    "schools_exp": (SCHOOLS_Y, SCHOOLS_S, 0.0, 10.0, 5.0, "exponential"),
+    "geo_log_exp": (_geo_y(), np.full(7, 0.02), 0.0, 1.0, 0.5, "exponential"),
 }
 
 
@@ -193,7 +196,7 @@ def test_theta_and_future_match_monte_carlo_from_grid(case, grids):
         assert abs((x > 0).mean() - summary.prob_positive) < 4.5 * ppos_se + 1e-12
 
 
-@pytest.mark.parametrize("family", ["half_normal", "half_cauchy"])
+@pytest.mark.parametrize("family", ["half_normal", "half_cauchy", "exponential"])
 def test_intervals_are_calibrated_under_the_prior(family):
     rng = np.random.default_rng(20240607)
     n_sets, k = 2000, 4
@@ -201,8 +204,8 @@ def test_intervals_are_calibrated_under_the_prior(family):
     hits = np.zeros((4, n_sets), bool)
     for d in range(n_sets):
         mu = rng.normal(m0, sd0)
-        tau = abs(rng.normal(0, scale)) if family == "half_normal" else abs(
-            scale * rng.standard_cauchy())
+        tau = {"half_normal": lambda: abs(rng.normal(0, scale)), "half_cauchy": lambda: abs(
+            scale * rng.standard_cauchy()), "exponential": lambda: scale * rng.standard_exponential()}[family]()
         s = rng.uniform(0.1, 0.6, k)
         theta = rng.normal(mu, tau, k)
         y = rng.normal(theta, s)

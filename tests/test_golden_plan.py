@@ -1,23 +1,14 @@
-"""Golden test: the example plan is pinned byte for byte (set MBM_UPDATE_GOLDEN=1 to re-pin after a
-deliberate change, and review the diff)."""
+"""Golden test: the example plan is pinned byte for byte. The test only reads the pinned file; after
+a deliberate change re-pin it with ``make golden`` (tests/golden.py) and review the diff."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from helpers import EXAMPLES
-from marketbayesmeta.api import compile_config
-from marketbayesmeta.plan import parse_plan, plan_to_text
-
-GOLDEN = Path(__file__).parent / "data" / "golden" / "example_plan.json"
+from golden import GOLDEN, example_plan_text
+from marketbayesmeta.plan import parse_plan
 
 
 def test_example_plan_is_pinned() -> None:
-    plan = compile_config(EXAMPLES / "config.yaml")
-    text = plan_to_text(plan, plan.locations.output_directory)
-    if os.environ.get("MBM_UPDATE_GOLDEN"):
-        GOLDEN.write_text(text, encoding="utf-8")
     golden = GOLDEN.read_text(encoding="utf-8")
-    assert text == golden, "the example plan changed: review, then re-pin with MBM_UPDATE_GOLDEN=1"
-    assert parse_plan(golden).plan_hash == plan.plan_hash
+    text, plan_hash = example_plan_text()
+    assert text == golden, "the example plan changed: review, then re-pin with make golden"
+    assert parse_plan(golden).plan_hash == plan_hash

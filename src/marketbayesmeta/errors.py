@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,3 @@ class PlanError(InputError):
 
 class LockError(InputError):
     """Another execute holds the run directory."""
-
-
-@dataclass
-class ProblemList:
-    """Collects problems so that all are reported at once."""
-
-    items: list[Problem] = field(default_factory=list)
-
-    def add(self, problem: Problem) -> None:
-        self.items.append(problem)
-
-    def __bool__(self) -> bool:
-        return bool(self.items)

@@ -11,6 +11,8 @@ A family is defined on the standardised variable ``x = tau / scale``:
 * ``quantile(q)`` and ``draw(rng, n)``: for prior conversions, plots and prior-predictive checks;
 * ``tail_exponent``: the prior density falls like ``x**-tail_exponent`` (None: faster than any
   power), which decides when tau's posterior variance is infinite;
+* ``log_tail`` ``(a, p)``: otherwise the prior density falls like ``exp(-a x**p)``, which decides
+  whether posterior expectations such as ``E[exp(tau)]`` (relative-lift means) are finite;
 * two PyMC builders (imported lazily; the compiler never imports PyMC): ``conditional`` builds tau
   in sampler-friendly coordinates (see runtime/model.py), ``centered`` the textbook form.
 
@@ -41,6 +43,7 @@ class TauFamily:
     label: str  # for people: "half-normal"
     heavy_tail: bool
     tail_exponent: float | None
+    log_tail: tuple[float, float] | None  # (a, p): density ~ exp(-a x**p) when tail_exponent is None
     log_norm: float  # log of the constant that normalises exp(log_kernel) on x > 0
     log_kernel: Callable[[Array], Array]
     quantile_std: Callable[[Array], Array]
@@ -74,6 +77,19 @@ class TauFamily:
         """Whether tau's posterior variance is infinite with ``k`` studies: the marginal likelihood
         falls like tau**-k, so the posterior like tau**-(a + k); the variance needs a + k > 3."""
         return self.tail_exponent is not None and self.tail_exponent + k <= 3
+
+    def exponential_moment_is_finite(self, k: int, scale: float, coef: float, power: float) -> bool:
+        """Whether ``E[exp(coef · tau**power)]`` (coef > 0) is finite under the posterior with ``k``
+        studies: the marginal likelihood falls like tau**-k, so the posterior like tau**-k times the
+        prior; a power-law prior never suffices, ``exp(-a (tau/scale)**p)`` does when it decays faster
+        (on a tie the leftover tau**-k needs k > 1)."""
+        if self.log_tail is None:
+            return False
+        a, p = self.log_tail
+        if p != power:
+            return p > power
+        rate = a / scale**p
+        return coef < rate or (coef == rate and k > 1)
 
     def describe(self, scale: float) -> str:
         return f"{self.label}({scale:g})"
@@ -123,7 +139,7 @@ def _centered(dist: str, **kw: str) -> Callable[[Any], Any]:
 
 FAMILIES: dict[str, TauFamily] = {f.name: f for f in (
     TauFamily(
-        name="half_normal", label="half-normal", heavy_tail=False, tail_exponent=None,
+        name="half_normal", label="half-normal", heavy_tail=False, tail_exponent=None, log_tail=(0.5, 2.0),
         log_norm=0.5 * math.log(2.0 / math.pi),
         log_kernel=lambda x: -0.5 * x**2,
         quantile_std=lambda q: math.sqrt(2.0) * special.erfinv(q),
@@ -131,7 +147,7 @@ FAMILIES: dict[str, TauFamily] = {f.name: f for f in (
         build_conditional=_half_normal_conditional,
         build_centered=_centered("HalfNormal", s="sigma")),
     TauFamily(
-        name="half_cauchy", label="half-Cauchy", heavy_tail=True, tail_exponent=2.0,
+        name="half_cauchy", label="half-Cauchy", heavy_tail=True, tail_exponent=2.0, log_tail=None,
         log_norm=math.log(2.0 / math.pi),
         log_kernel=lambda x: -np.log1p(x**2),
         quantile_std=lambda q: np.tan(np.pi * q / 2.0),
@@ -139,7 +155,7 @@ FAMILIES: dict[str, TauFamily] = {f.name: f for f in (
         build_conditional=_half_cauchy_conditional,
         build_centered=_centered("HalfCauchy", s="beta")),
     TauFamily(
-        name="exponential", label="exponential", heavy_tail=False, tail_exponent=None,
+        name="exponential", label="exponential", heavy_tail=False, tail_exponent=None, log_tail=(1.0, 1.0),
         log_norm=0.0,
         log_kernel=lambda x: -x,
         quantile_std=lambda q: -np.log1p(-q),

@@ -80,6 +80,11 @@ DATASETS: list[Dataset] = [
     Dataset("eight_schools", SCHOOLS_Y, SCHOOLS_S, 0.0, 10.0, 5.0, "half_normal", "8 schools, pp priors"),
     Dataset("eight_schools_cauchy", SCHOOLS_Y, SCHOOLS_S, 0.0, 10.0, 5.0, "half_cauchy",
             "8 schools, pp priors, half-Cauchy tau"),
+    # the third family of the registry (exponential, the PC prior), on both scales
+    _synthetic("k3_log_tau0_exponential", 113, 3, LOG, 0.02, 0.0, "exponential", "K=3, tau=0, log scale"),
+    _synthetic("k6_pp_tau_mid_exponential", 114, 6, PP, 2.5, 2.0, "exponential", "K=6, tau ~ s, pp scale"),
+    Dataset("eight_schools_exponential", SCHOOLS_Y, SCHOOLS_S, 0.0, 10.0, 5.0, "exponential",
+            "8 schools, pp priors, exponential tau"),
 ]
 
 BY_NAME = {d.name: d for d in DATASETS}

@@ -14,8 +14,10 @@ already accounts for the number of draws.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +90,8 @@ class Fit:
         """(MCMC - exact) / MCSE for mean, q2.5, q97.5 of mu and tau (the production check)."""
         from marketbayesmeta.runtime.diagnostics import exact_z_scores
 
-        return exact_z_scores(self.idata, self.exact)
+        return {p: {name: entry[0] for name, entry in zs.items()}
+                for p, zs in exact_z_scores(self.idata, self.exact).items()}
 
     def flat_z(self) -> dict[str, float]:
         return {f"{p}.{k.removeprefix('exact_z_')}": v for p, zs in self.z_scores().items()
@@ -141,6 +144,21 @@ class Fit:
         return sd, ex, (sd - ex) / mcse_sd(x)
 
 
+@contextlib.contextmanager
+def broken_likelihood(active: bool = True) -> Iterator[None]:
+    """While active, models are built with y_i ~ N(mu, tau²): s_i² dropped (a deliberately broken
+    likelihood the exact cross-check must catch)."""
+    from marketbayesmeta.runtime import model
+
+    original = model.likelihood_variance
+    if active:
+        model.likelihood_variance = lambda tau, se: tau**2 + 1e-12
+    try:
+        yield
+    finally:
+        model.likelihood_variance = original
+
+
 class FitCache:
     """Compiled models and fits for the whole session."""
 
@@ -154,8 +172,9 @@ class FitCache:
 
         key = (family, parameterisation, likelihood_variance)
         if key not in self.models:
-            self.models[key] = build_model(ds.y, ds.se, family=family, parameterisation=parameterisation,
-                                           likelihood_variance=likelihood_variance, **ds.priors)
+            with broken_likelihood(likelihood_variance == "tau2"):
+                self.models[key] = build_model(ds.y, ds.se, family=family, parameterisation=parameterisation,
+                                               **ds.priors)
             self.builds.append(key)
         return self.models[key]
 

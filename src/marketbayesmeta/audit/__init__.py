@@ -1,4 +1,10 @@
-"""Audit tools: manifests, verification, review bundles and plan/run diffs (no PyMC/ArviZ here)."""
+"""The audit trail: what a reviewer does with plans and run directories (no PyMC/ArviZ here).
+
+* ``manifest``: manifest.json, the sha256 and size of every file of a run (written last by execute);
+* ``verify``: re-hash a run directory or an untrusted review bundle against its manifest;
+* ``archive``: verify, then write one deterministic .zip / .tar.gz review bundle;
+* ``diff``: what changed between two plans, run directories or bundles, pool by pool.
+"""
 
 from __future__ import annotations
 

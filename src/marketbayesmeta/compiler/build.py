@@ -11,29 +11,28 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from ..checks import apply_acknowledgements
+from ..errors import ConfigError, Problem
 from ..plan import (
     DuplicateGroup,
-    Materiality,
+    MaterialityRule,
     Plan,
-    PriorSet,
+    Pool,
     ReadinessVerdict,
     Row,
-    Sampler,
     SensitivityPlan,
     Source,
-    Thresholds,
 )
 from .config import Config
 from .duplicates import Duplicate, find_duplicates
-from .grid import build_fits, resolve_priors, resolve_scenarios
-from .prepare import (
-    REASONS,
-    TRIANGULATE_ONLY_EVIDENCE,
-    TRIANGULATE_ONLY_METRICS,
-    comparable_mask,
-    model_scale_effects,
-)
+from .grid import build_fits
+from .overrides import overrides
+from .plausibility import plausibility_checks
+from .pools import describe_filters, pool_specs, scope_mask
+from .prepare import REASONS, comparable_mask, model_scale_effects
+from .priors import resolve_priors, resolve_scenarios
 from .readiness import readiness_verdict
+from .triangulate import model_output_checks, triangulate_only_reasons
 
 ROW_TEXT = ["study_name", "brand", "market", "channel", "population", "window_start", "window_end",
             "design", "source", "notes"]
@@ -44,16 +43,14 @@ TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _materiality(config: Config) -> Materiality:
+def _materiality(config: Config) -> MaterialityRule:
     m = config.sensitivity.materiality
     rule = (f"prior dependence is material when, across the prior grid, the posterior mean of mu moves "
             f"by more than {m.mean_shift_sd:g} of the reference fit's posterior sd, or P(mu > 0) moves by "
             f"more than {m.prob_positive_shift:g}"
             + (" or crosses 0.5" if m.prob_positive_crosses_half else "")
             + f", or the interval width changes by more than {100 * m.interval_width_change:g} %")
-    return Materiality(mean_shift_sd=m.mean_shift_sd, prob_positive_shift=m.prob_positive_shift,
-                       prob_positive_crosses_half=m.prob_positive_crosses_half,
-                       interval_width_change=m.interval_width_change, rule=rule)
+    return MaterialityRule(**m.model_dump(), rule=rule)
 
 
 def _opt(x: float) -> float | None:
@@ -87,8 +84,8 @@ def _text_values(frame: pd.DataFrame, name: str) -> list[str]:
     return [str(v or "") for v in _shared_values(frame[name])]
 
 
-def _message_fields(frame: pd.DataFrame, prep: pd.DataFrame, config: Config,
-                    dup_of: dict[int, str]) -> dict[str, Callable[[int], object]]:
+def _message_fields(frame: pd.DataFrame, prep: pd.DataFrame, config: Config, dup_of: dict[int, str],
+                    triangulate_why: pd.Series) -> dict[str, Callable[[int], object]]:
     """For each field of the REASONS templates, its value for the row at a given position."""
     a = config.analysis
     labels = frame.index.tolist()
@@ -96,14 +93,7 @@ def _message_fields(frame: pd.DataFrame, prep: pd.DataFrame, config: Config,
     scenario, unit = _shared_values(frame["uncertainty_scenario"]), _shared_values(frame["unit"])
     source, model_se = _shared_values(prep["uncertainty_source"]), prep["model_se"].tolist()
     cfg_evidence = ", ".join(a.evidence_types)
-
-    def why(i: int) -> str:
-        parts = []
-        if evidence[i] in TRIANGULATE_ONLY_EVIDENCE:
-            parts.append(f"evidence type {evidence[i]}")
-        if metric[i] in TRIANGULATE_ONLY_METRICS:
-            parts.append(f"metric {metric[i]}")
-        return "; ".join(parts)
+    why = _shared_values(triangulate_why).__getitem__
 
     return {
         "uncertainty_source": lambda i: source[i].replace("_", " "),
@@ -121,12 +111,12 @@ def _memo_key(code: str, values: tuple) -> tuple:
 
 
 def _reason_messages(frame: pd.DataFrame, prep: pd.DataFrame, reason: pd.Series, config: Config,
-                     dup_of: dict[int, str]) -> list[str]:
+                     dup_of: dict[int, str], triangulate_why: pd.Series) -> list[str]:
     """Every row's reason message: the REASONS template of its code, filled from the row and config.
 
     Rows whose code and filled-in values agree (most rows) share one message, formatted once.
     """
-    value_of = _message_fields(frame, prep, config, dup_of)
+    value_of = _message_fields(frame, prep, config, dup_of, triangulate_why)
     messages: list[str] = []
     formatted: dict[tuple, str] = {}
     for i, code in enumerate(reason.tolist()):
@@ -209,19 +199,22 @@ def _duplicate_groups(dups: list[Duplicate], frame: pd.DataFrame, rows: list[Row
     return groups
 
 
-def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, Source],
-                 package_version: str) -> Plan:
-    """Compile a validated config and tracker table into a hashed plan."""
+def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
+                 filters: dict[str, tuple[str, ...]] | None = None) -> Pool:
+    """Compile one pool of ``config`` over the tracker rows of its scope (an unhashed :class:`Pool`)."""
     a = config.analysis
     scenarios = resolve_scenarios(config)
     scenario_se = {k: float(v.value) for k, v in scenarios.items()}
+    triangulate_why = triangulate_only_reasons(tracker["evidence_type"], tracker["metric"], a.triangulate_only)
     reason, comparable = comparable_mask(
         tracker, metric=a.metric.strip().lower(), scale=a.scale,
         evidence_types=[e.strip().lower() for e in a.evidence_types],
-        justified=a.triangulate_only_justification is not None)
+        justified=a.triangulate_only_justification is not None, triangulate_why=triangulate_why)
     prep = model_scale_effects(tracker, a.scale, scenario_se)
 
-    dups = find_duplicates(tracker, comparable)
+    # Only groups that touch the pool: a possible duplicate among rows that cannot enter it (another
+    # metric or evidence type) is the tracker survey's business (`audit`), not this run's.
+    dups = [d for d in find_duplicates(tracker, comparable) if comparable.loc[d.index].any()]
     dup_of: dict[int, str] = {}
     for d in dups:
         if d.kind == "blocking":
@@ -232,7 +225,7 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
     is_scenario = prep["uncertainty_source"] == "scenario"
     reason = reason.mask(reason == "", np.where(is_scenario, "scenario", "included"))
     decision = reason.map(lambda c: c if c in ("included", "scenario") else "excluded")
-    messages = _reason_messages(tracker, prep, reason, config, dup_of)
+    messages = _reason_messages(tracker, prep, reason, config, dup_of, triangulate_why)
     rows = _rows(tracker, prep, reason.tolist(), decision.tolist(), messages)
     del messages
 
@@ -242,37 +235,61 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
     r = config.readiness
     verdict, why = readiness_verdict(len(pooled_ids), n_scenario, min_directional=r.min_rows_directional,
                                      min_ready=r.min_rows_ready, blocking_duplicates=n_blocking)
-    eligible = int(comparable.sum())
-    pool = f"{'+'.join(a.evidence_types)}/{a.metric}/{a.scale}"
+    label = f"{'+'.join(a.evidence_types)}/{a.metric}/{a.scale}"
+    if filters:
+        label += f" ({describe_filters(filters)})"
 
-    priors = resolve_priors(config)
-    main = PriorSet(mu_mean=float(priors["mu_mean"].value), mu_sd=float(priors["mu_sd"].value),
-                    tau_scale=float(priors["tau_scale"].value), tau_family=str(priors["tau_family"].value))
-    fits, unc_status, reference = build_fits(config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids)
-    s, d = config.sampler, config.diagnostics
-    plan_data = {
-        "package_version": package_version,
-        "project_name": config.project.name,
-        "project_notes": config.project.notes,
-        "metric": a.metric, "scale": a.scale, "evidence_types": list(a.evidence_types),
-        "triangulate_only_justification": a.triangulate_only_justification,
-        "sources": sources,
-        "rows": rows,
-        "duplicates": _duplicate_groups(dups, tracker, rows),
-        "readiness": ReadinessVerdict(pool=pool, eligible=eligible, included=len(pooled_ids) - n_scenario,
-                                      scenario=n_scenario, readiness=verdict, why=why,
-                                      min_rows_directional=r.min_rows_directional,
-                                      min_rows_ready=r.min_rows_ready),
-        "priors": priors,
-        "scenario_se": scenarios,
-        "sampler": Sampler(**s.model_dump()),
-        "thresholds": Thresholds(**d.model_dump()),
-        "sensitivity": SensitivityPlan(prior=config.sensitivity.prior, uncertainty=config.sensitivity.uncertainty,
-                                       uncertainty_status=unc_status,
-                                       leave_one_out=config.sensitivity.leave_one_out,
-                                       reference_prior=reference, materiality=_materiality(config)),
-        "fits": fits,
-        "reporting_interval": config.reporting.interval,
-    }
-    plan = Plan.model_validate({k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in plan_data.items()})
-    return plan.with_hash()
+    # Plausibility: the numbers and comparability of the rows that could enter the pool.
+    candidates = pd.concat([tracker[comparable], prep.loc[comparable, ["model_estimate", "model_se"]]], axis=1)
+    checks = [*plausibility_checks(candidates), *model_output_checks(candidates, a.triangulate_only)]
+    resolved = resolve_priors(config)
+    main = resolved.prior_set
+    fits, unc_status, reference = build_fits(
+        config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids,
+        scenario_levels={r.uncertainty_scenario for r in rows if r.decision == "scenario"})
+    return Pool(
+        name=name, label=label, metric=a.metric, scale=a.scale, evidence_types=list(a.evidence_types),
+        filters={c: list(v) for c, v in (filters or {}).items()},
+        triangulate_only_justification=a.triangulate_only_justification,
+        rows=rows, duplicates=_duplicate_groups(dups, tracker, rows),
+        readiness=ReadinessVerdict(pool=label, eligible=int(comparable.sum()),
+                                   included=len(pooled_ids) - n_scenario, scenario=n_scenario, readiness=verdict,
+                                   why=why, min_rows_directional=r.min_rows_directional,
+                                   min_rows_ready=r.min_rows_ready),
+        priors=resolved.values, prior_conversion=resolved.conversion, priors_implied=resolved.implied,
+        priors_justification=config.priors.justification, scenario_se=scenarios, sampler=config.sampler.model_copy(update={"max_draws": config.sampler.draw_limit}),
+        thresholds=config.diagnostics,
+        sensitivity=SensitivityPlan(prior=config.sensitivity.prior, uncertainty=config.sensitivity.uncertainty,
+                                    uncertainty_status=unc_status, leave_one_out=config.sensitivity.leave_one_out,
+                                    reference_prior=reference, materiality=_materiality(config)),
+        fits=fits, reporting=config.reporting, checks=checks, overrides=overrides(config))
+
+
+def _acknowledged(pools: list[Pool], config: Config, config_file: str) -> list[Pool]:
+    """Pools with the config's acknowledgements applied to their checks (over all pools at once: an
+    acknowledgement that matches no check anywhere is an error, so a stale one cannot linger)."""
+    flat = [c for pool in pools for c in pool.checks]
+    marked, problems = apply_acknowledgements(flat, config.acknowledge or [])
+    if problems:
+        raise ConfigError(f"{config_file}: {len(problems)} acknowledgement(s) match no plausibility check",
+                          [Problem(file=config_file, message=p.message,
+                                   accepted="an acknowledgement naming a study_id and the code of a check "
+                                            "compile reports for it (remove stale ones)") for p in problems])
+    out, start = [], 0
+    for pool in pools:
+        n = len(pool.checks)
+        out.append(pool.model_copy(update={"checks": list(marked[start:start + n])}) if n else pool)
+        start += n
+    return out
+
+
+def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, Source],
+                 package_version: str) -> Plan:
+    """Compile a validated config and tracker table into a hashed plan (one pool per :class:`PoolSpec`)."""
+    config_file = sources["config"].name if "config" in sources else "config"
+    layout, specs = pool_specs(config, tracker, config_file=config_file)
+    pools = [compile_pool(s.config, tracker[scope_mask(tracker, s, layout)], name=s.name, filters=s.filters)
+             for s in specs]
+    pools = _acknowledged(pools, config, config_file)
+    return Plan(package_version=package_version, project_name=config.project.name,
+                project_notes=config.project.notes, sources=sources, layout=layout, pools=pools).with_hash()

@@ -1,14 +1,13 @@
-"""Priors with provenance, the sensitivity grid and per-fit seeds."""
+"""The sensitivity grid (one fit per prior spec, scenario level and left-out study) and per-fit seeds."""
 
 from __future__ import annotations
 
 import hashlib
 
-from ..plan import Fit, PriorSet, Provenanced
-from .config import DEFAULT_PRIORS, DEFAULT_SCENARIOS, Config
-
-PRIOR_KEYS = ("mu_mean", "mu_sd", "tau_scale", "tau_family")
-LEVELS = ("low", "medium", "high")
+from ..plan import Fit, PriorSet
+from ..vocabulary import SCENARIO_LEVELS
+from .config import Config
+from .priors import prior_specs
 
 
 def fit_seed(random_seed: int, fit_name: str) -> int:
@@ -17,44 +16,13 @@ def fit_seed(random_seed: int, fit_name: str) -> int:
     return int.from_bytes(digest[:4], "big") % (2**31)
 
 
-def resolve_priors(config: Config) -> dict[str, Provenanced]:
-    defaults = DEFAULT_PRIORS[config.analysis.scale]
-    out = {}
-    for key in PRIOR_KEYS:
-        value = getattr(config.priors, key)
-        out[key] = Provenanced(value=defaults[key] if value is None else value,
-                               provenance="default" if value is None else "config")
-    return out
+def build_fits(config: Config, main: PriorSet, *, has_scenarios: bool, pooled_ids: list[str],
+               scenario_levels: set[str] | None = None) -> tuple[list[Fit], str, str]:
+    """(fits, uncertainty_status, reference prior name).
 
-
-def resolve_scenarios(config: Config) -> dict[str, Provenanced]:
-    defaults = DEFAULT_SCENARIOS[config.analysis.scale]
-    out = {}
-    for level in LEVELS:
-        value = getattr(config.uncertainty.scenarios, level)
-        out[level] = Provenanced(value=defaults[level] if value is None else value,
-                                 provenance="default" if value is None else "config")
-    return out
-
-
-def prior_specs(config: Config, main: PriorSet) -> list[tuple[str, PriorSet]]:
-    """Named prior sets of the prior grid; unset fields of a spec take the main priors."""
-    if config.sensitivity.prior_specs is None:
-        return [
-            ("regularising", main.model_copy(update={"mu_sd": main.mu_sd / 2, "tau_scale": main.tau_scale / 2})),
-            ("default", main),
-            ("weak", main.model_copy(update={"mu_sd": main.mu_sd * 2, "tau_scale": main.tau_scale * 2})),
-        ]
-    specs = []
-    for spec in config.sensitivity.prior_specs:
-        update = {k: getattr(spec, k) for k in PRIOR_KEYS if getattr(spec, k) is not None}
-        specs.append((spec.name, main.model_copy(update=update)))
-    return specs
-
-
-def build_fits(config: Config, main: PriorSet, *, has_scenarios: bool,
-               pooled_ids: list[str]) -> tuple[list[Fit], str, str]:
-    """(fits, uncertainty_status, reference prior name)."""
+    A fit identical to main (a prior spec with main's priors; the scenario level every scenario row
+    already has, in ``scenario_levels``) is marked ``same_as="main"``: it is the same posterior, so it
+    is neither computed nor sampled again, and its sensitivity row equals main's."""
     seed = config.sampler.random_seed
     fits = [Fit(name="main", kind="main", label="main", priors=main, seed=fit_seed(seed, "main"))]
     reference = "main"
@@ -65,17 +33,18 @@ def build_fits(config: Config, main: PriorSet, *, has_scenarios: bool,
         for name, priors in specs:
             fit_name = f"prior:{name}"
             fits.append(Fit(name=fit_name, kind="prior", label=name, priors=priors,
-                            seed=fit_seed(seed, fit_name)))
+                            seed=fit_seed(seed, fit_name), same_as="main" if priors == main else None))
     if not config.sensitivity.uncertainty:
         status = "disabled"
     elif not has_scenarios:
         status = "not applicable: no scenario-uncertainty rows enter the pool"
     else:
         status = "applicable"
-        for level in LEVELS:
+        for level in SCENARIO_LEVELS:
             fit_name = f"uncertainty:{level}"
             fits.append(Fit(name=fit_name, kind="uncertainty", label=level, priors=main,
-                            scenario_level=level, seed=fit_seed(seed, fit_name)))
+                            scenario_level=level, seed=fit_seed(seed, fit_name),
+                            same_as="main" if scenario_levels == {level} else None))
     if config.sensitivity.leave_one_out and len(pooled_ids) >= 3:
         for sid in pooled_ids:
             fit_name = f"loo:{sid}"

@@ -11,9 +11,6 @@ import pandas as pd
 
 from .units import TRANSFORMS, UNITS, se_delta, se_from_ci, transform_for
 
-TRIANGULATE_ONLY_EVIDENCE = frozenset({"mmm"})
-TRIANGULATE_ONLY_METRICS = frozenset({"roi", "iroas", "cpa", "cpo", "pa2"})
-
 # reason code → message template ({...} filled from the row and the config)
 REASONS: dict[str, str] = {
     "included": "included: comparable row with source uncertainty ({uncertainty_source})",
@@ -21,8 +18,8 @@ REASONS: dict[str, str] = {
                 "configured model-scale SE {model_se:.6g})",
     "other_metric": "metric '{metric}' is not the analysed metric '{cfg_metric}'",
     "evidence_type_not_in_pool": "evidence type '{evidence_type}' is not in the pool ({cfg_evidence})",
-    "triangulate_only": "triangulate-only evidence ({why}): not pooled without "
-                        "analysis.triangulate_only_justification",
+    "triangulate_only": "triangulate-only evidence ({why}): triangulated against the pooled result, not "
+                        "pooled without analysis.triangulate_only_justification",
     "not_analysis_ready": "marked not analysis-ready in the tracker",
     "incompatible_unit": "unit '{unit}' cannot be converted to the {cfg_scale} scale",
     "blocking_duplicate": "same study entered twice (identical keys and numbers as {dup_of}); "
@@ -30,16 +27,13 @@ REASONS: dict[str, str] = {
 }
 
 
-def is_triangulate_only(evidence_type: pd.Series, metric: pd.Series) -> pd.Series:
-    return evidence_type.isin(TRIANGULATE_ONLY_EVIDENCE) | metric.isin(TRIANGULATE_ONLY_METRICS)
-
-
 def comparable_mask(frame: pd.DataFrame, *, metric: str, scale: str, evidence_types: list[str],
-                    justified: bool) -> tuple[pd.Series, pd.Series]:
-    """(reason code per row or '', comparable mask) before duplicate handling."""
+                    justified: bool, triangulate_why: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(reason code per row or '', comparable mask) before duplicate handling. ``triangulate_why``:
+    per row, why it is triangulate-only ("" when it is not; :func:`.triangulate.triangulate_only_reasons`)."""
     reason = pd.Series("", index=frame.index, dtype=object)
     compatible = frame["unit"].map(lambda u: (u, scale) in TRANSFORMS).astype(bool)
-    tri = is_triangulate_only(frame["evidence_type"], frame["metric"])
+    tri = triangulate_why != ""
     checks = [
         ("other_metric", frame["metric"] != metric),
         ("triangulate_only", tri & (not justified)),

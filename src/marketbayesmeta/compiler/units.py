@@ -71,8 +71,3 @@ def se_from_ci(t: UnitTransform, lower: Array, upper: Array, level: Array) -> Ar
 def se_delta(t: UnitTransform, estimate: Array, se: Array) -> Array:
     """Model-scale SE from a source-unit SE by the delta method: |f'(x)| · se."""
     return np.abs(t.derivative(np.asarray(estimate, float))) * np.asarray(se, float)
-
-
-def relative_lift_pct(x: Array | float) -> Array:
-    """log-relative effect → relative lift in per cent, 100·(exp(x) − 1)."""
-    return 100.0 * np.expm1(np.asarray(x, dtype=float))

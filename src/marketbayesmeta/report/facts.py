@@ -6,6 +6,7 @@ files show (per-fit diagnostic verdicts, the reportability checklist, material s
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -26,19 +27,45 @@ STATUS_MEANINGS = {
 REASON_WORDS = {
     "readiness_directional": "too few studies for a firm size (directional only)",
     "readiness_not_recommended": "too few comparable studies to pool",
+    "nothing_poolable": "no row can be pooled",
     "scenario_uncertainty": "a pooled study has no uncertainty of its own",
     "possible_duplicates": "possible duplicate studies",
     "blocking_duplicates": "the same study entered twice",
     "prior_diagnostics_warning": "the priors look implausible for these data",
+    "prior_sensitivity_not_run": "prior dependence was not checked",
     "material_prior_dependence": "the result depends on the prior",
     "material_uncertainty_dependence": "the result depends on the assumed uncertainty",
+    "influential_study": "one study changes the conclusion",
+    "ppc_flags": "a study is out of line with the model",
+    "plausibility_review": "plausibility checks to review",
+    "plausibility_blocking": "a plausibility check blocks the pool",
+    "plausibility_acknowledged": "acknowledged plausibility checks",
     "diagnostics_failed": "the sampler's checks failed",
+    "diagnostics_warning": "the sampler's checks failed (downgraded to a warning)",
+    "diagnostics_downgraded": "diagnostic failures only warn (on_failure: warn)",
+    "threshold_loosened": "a diagnostic threshold was loosened",
+    "priors_unjustified": "priors set without a written justification",
+    "sampling_failed": "sampling failed",
+    "artefact_failed": "writing the results failed",
+    "report_warning": "the report had a problem",
     "stale_plan": "run from a stale plan",
+    "pool_failed": "a pool failed",
 }
+_CHECK = re.compile(r"^\[([a-z_]+)\]")
 
 
 def reason_words(code: str, message: str) -> str:
-    return REASON_WORDS.get(code) or (code.replace("_", " ") if code else message)
+    """A reason in a few words; a plausibility check names itself (``[dominant_weight] ...``)."""
+    words = REASON_WORDS.get(code) or (code.replace("_", " ") if code else message)
+    check = _CHECK.match(message or "")
+    if code.startswith("plausibility") and check:
+        words += f" ({check.group(1).replace('_', ' ')})"
+    return words
+
+
+def reasons_in_words(reasons: list[dict[str, str]]) -> list[str]:
+    """The reasons in words, each once, in order."""
+    return list(dict.fromkeys(reason_words(r["code"], r["message"]) for r in reasons))
 
 
 def fit_verdicts(run: RunData) -> dict[str, bool | None]:

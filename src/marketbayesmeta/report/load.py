@@ -65,6 +65,7 @@ class PlanView:
 
     def __init__(self, doc: dict[str, Any] | None, pool_doc: dict[str, Any] | None = None):
         self.doc = doc or {}
+        self.from_pool_json = pool_doc is not None
         if pool_doc is not None:  # a portfolio pool directory: pool.json holds the pool
             self.pool = pool_doc
         elif str(self.doc.get("format", "")).endswith("/2") and isinstance(self.doc.get("pools"), list):
@@ -96,7 +97,13 @@ class PlanView:
 
     @property
     def pool_name(self) -> str | None:
-        v = self.pool.get("name") if self.pool is not self.doc else None
+        """The pool's name when it is one of several (a portfolio's pool.json)."""
+        v = self.pool.get("name") if self.from_pool_json else None
+        return str(v) if v else None
+
+    @property
+    def pool_label(self) -> str | None:
+        v = self.pool.get("label") if self.pool is not self.doc else None
         return str(v) if v else None
 
     @property
@@ -124,6 +131,10 @@ class PlanView:
         if not isinstance(priors, dict):
             return {}
         return {k: (dict(v) if isinstance(v, dict) else {"value": v, "provenance": ""}) for k, v in priors.items()}
+
+    def priors_in_words(self) -> dict[str, str]:
+        """What the priors say in the pool's own unit and why they were chosen (plan 2; empty before)."""
+        return {k: str(self._get(k) or "") for k in ("priors_implied", "priors_justification")}
 
     def reporting(self) -> dict[str, Any]:
         """``interval`` (float or None) and ``forest_order`` (window_end, effect or tracker)."""
@@ -324,7 +335,8 @@ class RunData:
 
     @property
     def pool_label(self) -> str:
-        return self.plan.pool_name or str(self.readiness().get("pool") or "")
+        """The pool's name in a portfolio run, else its label (evidence types/metric/scale)."""
+        return self.plan.pool_name or self.plan.pool_label or str(self.readiness().get("pool") or "")
 
     @property
     def interval_level(self) -> float:

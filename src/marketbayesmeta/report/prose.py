@@ -139,9 +139,14 @@ def priors_markdown(run: RunData) -> MdSafe:
     except MissingInput:
         return MdSafe("")
     fam = md_escape(pri.get("tau_family") or "half_normal")
+    words = run.plan.priors_in_words()
     mu_mean, mu_sd, tau_scale = (f"{to_float(pri.get(k)):g}" for k in ("mu_mean", "mu_sd", "tau_scale"))
     return MdSafe(
-        f"Priors on the model scale: mu ~ Normal({mu_mean}, {mu_sd}), tau ~ {fam}({tau_scale}). "
+        f"Priors on the model scale: mu ~ Normal({mu_mean}, {mu_sd}), tau ~ {fam}({tau_scale})."
+        + "".join(f" {label}: {md_escape(text)}." for label, text in (
+            ("In the pool's unit", words["priors_implied"].rstrip(".")),
+            ("Why these priors", words["priors_justification"].rstrip("."))) if text)
+        + " "
         "In the plot below each prior is drawn on its own (right-hand) axis so it stays visible next to "
         "the much narrower posterior; a prior that is nearly flat over the posterior's range means the "
         "data, not the prior, decide the result.")

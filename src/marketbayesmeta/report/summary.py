@@ -12,7 +12,7 @@ import html
 import math
 from dataclasses import dataclass, field
 
-from .facts import STATUS_MEANINGS, reason_words
+from .facts import STATUS_MEANINGS, reasons_in_words
 from .fmt import (
     MdSafe,
     decimals_for,
@@ -42,7 +42,8 @@ class Summary:
     level: str  # ok | warn | stop (the banner's colour)
     banner: str
     meaning: str
-    reasons: list[tuple[str, str, str]] = field(default_factory=list)  # (words, code, message)
+    reasons: list[tuple[str, str]] = field(default_factory=list)  # (code, message)
+    why: list[str] = field(default_factory=list)  # the reasons in words, each once
     facts: list[Fact] = field(default_factory=list)
     marker: str = ""  # e.g. "FAILED: not for use"
     finished: str = ""
@@ -121,7 +122,8 @@ def build_summary(run: RunData) -> Summary:
                 meaning=STATUS_MEANINGS.get(run.status_name, "run_status.json is missing or has no status"),
                 marker=f"{unusable}: {NOT_FOR_USE}" if unusable else "",
                 finished=str(run.status_value("finished_at") or ""))
-    s.reasons = [(reason_words(r["code"], r["message"]), r["code"], r["message"]) for r in run.reasons]
+    s.reasons = [(r["code"], r["message"]) for r in run.reasons]
+    s.why = reasons_in_words(run.reasons)
     lvl = interval_label(run.interval_level)
     mu = run.summary_row("pooled_summary.csv", "mu")
     k = len(run.pooled_study_ids())
@@ -155,9 +157,9 @@ def summary_html(s: Summary, forest_png_b64: str | None, forest_note: str = "") 
     nfu = f' <span class="mbm-nfu">⚠ {_e(s.marker)}</span>' if s.marker else ""
     reasons = ""
     if s.reasons:
-        words = "; ".join(_e(w) for w, _, _ in s.reasons)
+        words = "; ".join(_e(w) for w in s.why)
         items = "".join(f"<li><code>{_e(c)}</code> {_e(m)}</li>" if c else f"<li>{_e(m)}</li>"
-                        for _, c, m in s.reasons)
+                        for c, m in s.reasons)
         reasons = (f'<p class="mbm-why">Why: {words}.</p>'
                    f"<details><summary>{len(s.reasons)} reason(s) in full</summary><ul>{items}</ul></details>")
     facts = "".join(
@@ -187,12 +189,12 @@ def summary_markdown(s: Summary) -> MdSafe:
              f"> {md_escape(s.meaning)}; finished at {md_escape(s.finished or 'not recorded')}. "
              "This report is review material, not an automatic decision."]
     if s.reasons:
-        lines += [">", "> Why: " + "; ".join(md_escape(w) for w, _, _ in s.reasons) + "."]
+        lines += [">", "> Why: " + "; ".join(md_escape(w) for w in s.why) + "."]
     lines.append("")
     for f in s.facts:
         value = f"**{md_escape(f.value)}**" + (nfu if f.numeric else "")
         lines.append(f"- **{md_escape(f.label)}:** {value}" + (f" — {md_escape(f.note)}" if f.note else ""))
     if s.reasons:
         lines += ["", "Reasons in full:", ""]
-        lines += [f"- {md_escape(c)}: {md_escape(m)}" if c else f"- {md_escape(m)}" for _, c, m in s.reasons]
+        lines += [f"- {md_escape(c)}: {md_escape(m)}" if c else f"- {md_escape(m)}" for c, m in s.reasons]
     return MdSafe("\n".join(lines))

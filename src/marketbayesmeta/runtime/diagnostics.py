@@ -7,7 +7,7 @@ from typing import Any
 import arviz as az
 import numpy as np
 
-from ..plan import Thresholds
+from ..settings import Diagnostics as Thresholds
 from .exact import ExactPosterior
 
 EXACT_QUANTILES = (0.025, 0.975)
@@ -41,29 +41,31 @@ def sampler_checks(fit: str, idata: Any, th: Thresholds) -> list[dict[str, Any]]
     return rows
 
 
-def exact_z_scores(idata: Any, exact: ExactPosterior) -> dict[str, dict[str, float]]:
-    """(MCMC − exact) / MCSE for the mean and the 2.5 % and 97.5 % quantiles of mu and tau."""
-    out: dict[str, dict[str, float]] = {}
+def exact_z_scores(idata: Any, exact: ExactPosterior) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """Per parameter (mu, tau) and check: (z, MCMC value, exact value, MCSE) for the mean and the
+    2.5 % and 97.5 % quantiles; z = (MCMC − exact) / MCSE."""
+    out: dict[str, dict[str, tuple[float, float, float, float]]] = {}
     for p in ("mu", "tau"):
         draws = idata.posterior[p].values
         flat = draws.reshape(-1)
-        ex = exact.summary(p)
+        checks: dict[str, tuple[float, float]] = {}
+        mean_se = float(np.asarray(az.mcse(draws, method="mean")).reshape(-1)[0])
+        checks["exact_z_mean"] = (float(flat.mean()), exact.summary(p).mean, mean_se)  # type: ignore[assignment]
         exq = exact.quantiles(p, EXACT_QUANTILES)
-        z = {}
-        se_mean = float(np.asarray(az.mcse(draws, method="mean")).reshape(-1)[0])
-        z["exact_z_mean"] = (float(flat.mean()) - ex.mean) / se_mean if se_mean > 0 else float("inf")
         for q, name, eq in zip(EXACT_QUANTILES, ("exact_z_q025", "exact_z_q975"), exq, strict=True):
             se_q = float(np.asarray(az.mcse(draws, method="quantile", prob=q)).reshape(-1)[0])
-            z[name] = (float(np.quantile(flat, q)) - float(eq)) / se_q if se_q > 0 else float("inf")
-        out[p] = z
+            checks[name] = (float(np.quantile(flat, q)), float(eq), se_q)  # type: ignore[assignment]
+        out[p] = {name: ((mc - ex) / se if se > 0 else float("inf"), mc, ex, se)
+                  for name, (mc, ex, se) in checks.items()}  # type: ignore[misc]
     return out
 
 
 def exact_checks(fit: str, idata: Any, exact: ExactPosterior, th: Thresholds) -> list[dict[str, Any]]:
     rows = []
     for p, zs in exact_z_scores(idata, exact).items():
-        for name, z in zs.items():
-            rows.append(_row(fit, p, name, z, th.max_exact_z, bool(np.isfinite(z) and abs(z) <= th.max_exact_z)))
+        for name, (z, mcmc, ex, mcse) in zs.items():
+            row = _row(fit, p, name, z, th.max_exact_z, bool(np.isfinite(z) and abs(z) <= th.max_exact_z))
+            rows.append({**row, "mcmc": mcmc, "exact": ex, "mcse": mcse})
     return rows
 
 

@@ -14,6 +14,11 @@ the mass below the grid (``tau`` ~ 0, where the density is flat) is added as one
 ``mu``, ``theta_i`` and ``future_true_effect`` are then finite mixtures of Normals over the
 ``tau`` nodes; the CDF of ``tau`` between nodes uses the sinc (Whittaker) interpolant that
 matches the trapezoid rule. Quantiles are solved by safeguarded Newton iterations.
+
+The same quadrature gives the evidence ``log p(y)`` (the normalising constant, with the tau
+prior's normalised density; Bayes factors need it) and posterior expectations of any function of
+``(tau, E[mu | tau], Var[mu | tau])`` (:meth:`ExactPosterior.expectation`, which extends the grid
+upwards when the integrand, e.g. ``exp(tau^2 / 2)``, decays more slowly than the posterior).
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 from ..families import family
 
-__all__ = ["ExactPosterior", "Summary", "exact_posterior", "log_marginal_tau"]
+__all__ = ["ExactPosterior", "Summary", "exact_posterior", "log_marginal_tau", "shrinkage_factor",
+           "theta_moments"]
 
 _DROP = 36.0  # grid covers where log density (or its tau^2 moment) is within _DROP of its max
 _H_CAP = 8.0  # node spacing in log tau = min(_H_CAP, support width) / grid_size
@@ -72,6 +79,14 @@ class ExactPosterior:
     interval: float
     tau_nodes: np.ndarray = field(repr=False)
     tau_weights: np.ndarray = field(repr=False)
+    # The mixture components beside tau_nodes / tau_weights: E[mu | tau_g, y] and Var[mu | tau_g, y].
+    mu_cond_mean: np.ndarray = field(repr=False)
+    mu_cond_var: np.ndarray = field(repr=False)
+    log_evidence: float  # log p(y) = log ∫ p(y | tau) p(tau) dtau, mu integrated over its prior
+    y: np.ndarray = field(repr=False)
+    se: np.ndarray = field(repr=False)
+    priors: dict[str, Any]  # mu_mean, mu_sd, tau_scale, tau_family (the keys of plan.PriorSet)
+    _grid: _Grid = field(repr=False, compare=False)
 
     def summary(self, parameter: str) -> Summary:
         """The summary of ``"mu"``, ``"tau"``, ``"future_true_effect"`` or ``"theta[i]"``."""
@@ -85,6 +100,41 @@ class ExactPosterior:
     def quantiles(self, parameter: str, qs: Sequence[float]) -> np.ndarray:
         """Posterior quantiles of ``parameter`` (see :meth:`summary`) at probabilities ``qs``."""
         return self.summary(parameter).quantiles(qs)
+
+    @property
+    def k(self) -> int:
+        """Number of studies."""
+        return int(self.y.size)
+
+    def theta_components(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of ``theta_i | tau_g, y`` at every mixture component."""
+        mean, sd = _theta_components(self.tau_nodes, self.mu_cond_mean, self.mu_cond_var,
+                                     self.y[i : i + 1], self.se[i : i + 1] ** 2)
+        return mean[:, 0], sd[:, 0] ** 2
+
+    def normal_mixture(self, mean: np.ndarray, var: np.ndarray, infinite_var: bool = False) -> Summary:
+        """Summary (at this posterior's interval) of a quantity that is ``N(mean_g, var_g)`` given
+        ``tau_g``: a Normal mixture over the posterior's components. ``infinite_var`` reports an
+        infinite sd (a variance growing like tau^2 under a heavy-tailed tau posterior)."""
+        probs = _probabilities(self.interval)
+        return _normal_mixture(self.tau_weights, np.asarray(mean, float), np.asarray(var, float), probs,
+                               infinite_var)
+
+    def exponential_moment_is_finite(self, coef: float, power: float) -> bool:
+        """Whether ``E[exp(coef · tau^power)]`` is finite under this posterior (``coef`` > 0)."""
+        p = self.priors
+        return family(p["tau_family"]).exponential_moment_is_finite(self.k, p["tau_scale"], coef, power)
+
+    def expectation(self, log_g: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """``E[g(tau, E[mu | tau, y], Var[mu | tau, y])]`` for a positive ``g`` given by its log.
+
+        ``log_g(tau, mean, var)`` receives arrays of shape (G,) and returns (G,) or (G, N) (N
+        functions at once); the result has shape () or (N,). The trapezoid rule runs on the tau grid,
+        extended upwards (same spacing) until the integrand is negligible at its top, so a ``g``
+        growing faster than the posterior's own decay is still integrated accurately; an integrand
+        that has not decayed after the extension limit gives ``inf`` (check
+        :meth:`exponential_moment_is_finite` first for exponential moments)."""
+        return self._grid.expectation(log_g)
 
 
 def log_marginal_tau(
@@ -136,6 +186,7 @@ def exact_posterior(
                       scale=float(tau_scale), tau_family=tau_family)
     t, lg, m, v = _adaptive_grid(density, y, se, float(mu_mean), float(mu_sd),
                                  float(tau_scale), n_grid)
+    grid = _Grid(t, lg, m, v, density, n_grid)
     h = t[1] - t[0]
     # The mass below the grid (tau ~ 0, flat density) is one node at tau = exp(t0) / 2.
     w = _trapezoid_weights(lg, h)
@@ -151,18 +202,10 @@ def exact_posterior(
     lg_fine[::2], lg_fine[1::2] = lg, density(t_fine[1::2])[0]
     w_fine = _trapezoid_weights(lg_fine, h / 2)
 
-    alpha = (1.0 - interval) / 2.0
-    probs = np.array([0.5, alpha, 1.0 - alpha])
+    probs = _probabilities(interval)
     infinite_tau_var = family(tau_family).infinite_posterior_variance(y.size)
-
-    def mixture(mean: np.ndarray, var: np.ndarray, infinite_var: bool = False) -> Summary:
-        sd = np.sqrt(var)[:, None]
-        mom = _mixture_moments(w, mean[:, None], sd)
-        qfun = partial(_mixture_quantiles_1d, w, mean[:, None], sd)
-        return _summary(*(x[0] for x in mom), qfun(probs), qfun, infinite_var)
-
-    mu = mixture(m, v)
-    future = mixture(m, v + tau**2, infinite_tau_var)
+    mu = _normal_mixture(w, m, v, probs)
+    future = _normal_mixture(w, m, v + tau**2, probs, infinite_tau_var)
 
     tau_q = partial(_tau_quantiles, t_fine, w_fine)
     tau_fine = np.exp(np.concatenate([[t[0] - np.log(2.0)], t_fine]))
@@ -171,7 +214,13 @@ def exact_posterior(
     tau_summary = _summary(tau_mean, tau_sd, 1.0, tau_q(probs), tau_q)
 
     theta = _theta_summaries(w, tau, m, v, y, se**2, probs)
-    return ExactPosterior(mu, tau_summary, future, theta, float(interval), tau, w)
+    # Evidence: ∫ p(y | tau) p(tau) dtau = (normalising constant of the tau prior) × ∫ exp(lg) dt.
+    log_evidence = (_log_trapezoid_total(lg_fine, h / 2) + family(tau_family).log_norm
+                    - np.log(float(tau_scale)))
+    priors = {"mu_mean": float(mu_mean), "mu_sd": float(mu_sd), "tau_scale": float(tau_scale),
+              "tau_family": tau_family}
+    return ExactPosterior(mu, tau_summary, future, theta, float(interval), tau, w, m, v,
+                          float(log_evidence), y, se, priors, grid)
 
 
 # ----------------------------------------------------------------------------- internals
@@ -233,15 +282,77 @@ def _adaptive_grid(density, y, se, mu_mean, mu_sd, scale, n_grid):
     raise RuntimeError("tau grid refinement did not converge")  # pragma: no cover
 
 
-def _trapezoid_weights(lg, h):
-    """Normalised weights: [mass below the grid] + trapezoid weights of the nodes.
+def _trapezoid_raw(lg, h):
+    """[mass below the grid] + trapezoid weights of the nodes, relative to exp(lg.max()).
 
     Below t0 the density in t is C e^t, so that mass is density(t0) (i.e. exp(lg[0])).
     """
     scaled = np.exp(lg - lg.max())
     weights = np.concatenate([[1.0], np.full(lg.size, h)]) * np.concatenate([scaled[:1], scaled])
     weights[[1, -1]] /= 2
+    return weights
+
+
+def _trapezoid_weights(lg, h):
+    """Normalised weights: [mass below the grid] + trapezoid weights of the nodes."""
+    weights = _trapezoid_raw(lg, h)
     return weights / weights.sum()
+
+
+def _log_trapezoid_total(lg, h):
+    """log ∫ exp(lg(t)) dt: the unnormalised total of :func:`_trapezoid_raw`."""
+    return float(lg.max() + np.log(_trapezoid_raw(lg, h).sum()))
+
+
+def _probabilities(interval):
+    """Median and the equal-tailed interval's ends."""
+    alpha = (1.0 - interval) / 2.0
+    return np.array([0.5, alpha, 1.0 - alpha])
+
+
+def _normal_mixture(w, mean, var, probs, infinite_var=False) -> Summary:
+    """Summary of the Normal mixture sum_g w_g N(mean_g, var_g)."""
+    sd = np.sqrt(var)[:, None]
+    mom = _mixture_moments(w, mean[:, None], sd)
+    qfun = partial(_mixture_quantiles_1d, w, mean[:, None], sd)
+    return _summary(*(x[0] for x in mom), qfun(probs), qfun, infinite_var)
+
+
+_EXTEND_DROP = 40.0  # the integrand's top node must be this far (in log) below its maximum
+_EXTEND_NODES = 4096  # at most this many nodes added above the grid (then the integral is inf)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The uniform quadrature grid in t = log tau (before the refinement for tau's CDF)."""
+
+    t: np.ndarray
+    lg: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    density: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    n_grid: int
+
+    def expectation(self, log_g):
+        t, lg, m, v = self.t, self.lg, self.mean, self.var
+        h = t[1] - t[0]
+        while True:
+            w = _trapezoid_weights(lg, h)
+            tau = np.exp(np.concatenate([[t[0] - np.log(2.0)], t]))
+            lgv = np.asarray(log_g(tau, np.concatenate([m[:1], m]), np.concatenate([v[:1], v])), float)
+            with np.errstate(divide="ignore"):
+                terms = np.log(w).reshape((-1,) + (1,) * (lgv.ndim - 1)) + lgv
+            top = terms.max(axis=0)
+            # done where the top node is negligible, or where g is 0 everywhere / overflowed
+            if np.all((terms[-1] < top - _EXTEND_DROP) | ~np.isfinite(top)):
+                break
+            if t.size - self.t.size >= _EXTEND_NODES:
+                return np.full(top.shape, np.inf)[()]
+            t_new = t[-1] + h * np.arange(1, self.n_grid + 1)
+            lg_new, m_new, v_new = self.density(t_new)
+            t, lg = np.concatenate([t, t_new]), np.concatenate([lg, lg_new])
+            m, v = np.concatenate([m, m_new]), np.concatenate([v, v_new])
+        return np.exp(special.logsumexp(terms, axis=0))
 
 
 def _summary(mean, sd, prob_positive, qv, qfun, infinite_var=False) -> Summary:
@@ -297,11 +408,24 @@ def _mixture_quantiles_1d(w, mean, sd, qs):
     return _mixture_quantiles(w, mean, sd, qs, mbar, sdbar)[:, 0]
 
 
+def shrinkage_factor(tau: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """B = s^2 / (s^2 + tau^2) for nodes ``tau`` (G,) and squared SEs ``s2`` (K,): shape (G, K)."""
+    return s2 / (s2 + np.asarray(tau)[:, None] ** 2)
+
+
+def theta_moments(tau: np.ndarray, mean: np.ndarray, var: np.ndarray, y: np.ndarray,
+                  s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of theta_i | tau, y at nodes ``tau`` (G,) given ``mean``/``var`` = E/Var of
+    mu | tau, y (G,), for studies ``y``, ``s2`` (K,): B E[mu] + (1 - B) y and tau^2 B + B^2 Var[mu],
+    shapes (G, K)."""
+    b = shrinkage_factor(tau, s2)
+    return b * mean[:, None] + (1.0 - b) * y, np.asarray(tau)[:, None] ** 2 * b + b**2 * var[:, None]
+
+
 def _theta_components(tau, m, v, y, s2):
-    """theta_i | tau, y: B = s^2 / (s^2 + tau^2), mean B E[mu] + (1 - B) y, var tau^2 B + B^2 Var[mu]."""
-    t2 = tau[:, None] ** 2
-    b = s2 / (s2 + t2)
-    return b * m[:, None] + (1.0 - b) * y, np.sqrt(t2 * b + b**2 * v[:, None])
+    """theta_i | tau, y: mean and sd (see :func:`theta_moments`)."""
+    mean, var = theta_moments(tau, m, v, y, s2)
+    return mean, np.sqrt(var)
 
 
 def _theta_quantiles(w, tau, m, v, y_i, s2_i, qs):

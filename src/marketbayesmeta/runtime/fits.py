@@ -1,4 +1,4 @@
-"""Sampling the fits of a plan: one compiled model (and NUTS step) per tau family, built once in
+"""Sampling the fits of a pool: one compiled model (and NUTS step) per tau family, built once in
 this process; the fits then run here one after another or in forked worker processes that inherit
 the compiled model. Each fit has its own seed and the step is re-initialised by every
 ``pm.sample``, so a fit's draws do not depend on which worker ran it or in what order.
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..plan import Fit, Plan
+from ..plan import Fit, Pool
 
 
 @dataclass
@@ -33,6 +33,8 @@ class FitResult:
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    draws_used: int = 0  # draws per chain of the sample the diagnostics describe
+    extensions: int = 0  # times the draws were doubled because only Monte Carlo precision was short
 
     @property
     def ok(self) -> bool:
@@ -46,10 +48,29 @@ class FitResult:
         """Suffix for the progress line."""
         if not self.ok:
             return f" (failed: {self.error})"
+        extended = f" ({self.draws_used} draws per chain after {self.extensions} extension(s))" if self.extensions else ""
         if not self.passes:
             bad = sorted({f"{r['parameter']} {r['check']}" for r in self.diagnostics if not r["pass"]})
-            return f" (diagnostics failed: {', '.join(bad)})"
-        return ""
+            return f"{extended} (diagnostics failed: {', '.join(bad)})"
+        return extended
+
+    def failing(self) -> set[str]:
+        return {r["check"] for r in self.diagnostics if not r["pass"]}
+
+
+# Checks that only measure Monte Carlo precision: when these alone fail (r-hat, divergences and BFMI
+# pass), more draws are the remedy, so the fit is sampled again with twice the draws.
+PRECISION_CHECKS = frozenset({"ess_bulk", "ess_tail", "exact_z_mean", "exact_z_q025", "exact_z_q975"})
+
+
+def extension_seed(seed: int, k: int) -> int:
+    """The seed of a fit's ``k``-th extension: a deterministic stream from the fit's own seed."""
+    return int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) % (2**31)
+
+
+def checked_fits(pool: Pool) -> list[Fit]:
+    """The fits PyMC samples as a check: main, or every distinct fit with ``sampler.check: all``."""
+    return [f for f in pool.fits if f.same_as is None and (f.kind == "main" or pool.sampler.check == "all")]
 
 
 def _quiet_libraries() -> None:
@@ -62,28 +83,37 @@ def _quiet_libraries() -> None:
     logging.getLogger("pytensor").setLevel(logging.ERROR)
 
 
-def build_models(plan: Plan) -> dict[str, Any]:
-    """One compiled model with its NUTS step per tau family used by the plan's fits."""
+# Compiled models kept for the life of the process: building and compiling one costs seconds, and a
+# model only holds data as pm.Data inputs that every fit swaps (set_inputs), so the fits of every
+# pool of a portfolio, and every run of a long-lived process, reuse it. The NUTS step is
+# re-initialised by each pm.sample, so draws do not depend on what the model sampled before.
+_MODELS: dict[tuple[str, float, str], Any] = {}
+
+
+def build_models(pool: Pool, fits: list[Fit]) -> dict[str, Any]:
+    """One compiled model with its NUTS step per tau family used by ``fits`` (cached per process)."""
     from .model import build_model
 
     models: dict[str, Any] = {}
-    for fit in plan.fits:
+    for fit in fits:
         p = fit.priors
+        key = (p.tau_family, pool.sampler.target_accept, pool.sampler.nuts_sampler)
         if p.tau_family in models:
             continue
-        _, y, se = plan.fit_data(fit)
-        fm = build_model(np.asarray(y, float), np.asarray(se, float), mu_mean=p.mu_mean, mu_sd=p.mu_sd,
-                         tau_scale=p.tau_scale, family=p.tau_family, target_accept=plan.sampler.target_accept)
-        if plan.sampler.nuts_sampler == "pymc":
-            fm.step()  # compile logp/dlogp now, once, before any fork
-        else:
-            fm.nutpie_model()  # numba compile, once per plan
-        models[p.tau_family] = fm
+        if key not in _MODELS:
+            _, y, se = pool.fit_data(fit)
+            fm = build_model(np.asarray(y, float), np.asarray(se, float), mu_mean=p.mu_mean, mu_sd=p.mu_sd,
+                             tau_scale=p.tau_scale, family=p.tau_family, target_accept=pool.sampler.target_accept)
+            if pool.sampler.nuts_sampler == "pymc":
+                fm.step()  # compile logp/dlogp now, once, before any fork
+            else:
+                fm.nutpie_model()  # numba compile, once per process
+            _MODELS[key] = fm
+        models[p.tau_family] = _MODELS[key]
     return models
 
 
-def run_fit(plan: Plan, models: dict[str, Any], fit: Fit, *, fail_fit: str | None = None,
-            progressbar: bool = False) -> FitResult:
+def run_fit(pool: Pool, models: dict[str, Any], fit: Fit, *, progressbar: bool = False) -> FitResult:
     """Sample one fit and derive its draws, sampler diagnostics and exact cross-check.
 
     A failure is recorded in the result (the run goes on to report it); an interrupt propagates."""
@@ -92,23 +122,32 @@ def run_fit(plan: Plan, models: dict[str, Any], fit: Fit, *, fail_fit: str | Non
     from .model import sample_model
     from .posterior import derive
 
-    ids, y, se = plan.fit_data(fit)
+    ids, y, se = pool.fit_data(fit)
     res = FitResult(fit=fit, ids=ids, y=np.asarray(y, float), se=np.asarray(se, float))
     t0 = time.perf_counter()
-    s, p = plan.sampler, fit.priors
+    s, p = pool.sampler, fit.priors
     try:
-        if fail_fit is not None and fit.name == fail_fit:
-            raise RuntimeError("forced sampling failure (test hook)")
         fm = models[p.tau_family]
         fm.set_inputs(res.y, res.se, p.mu_mean, p.mu_sd, p.tau_scale)
-        res.idata = sample_model(fm, draws=s.draws, tune=s.tune, chains=s.chains, seed=fit.seed,
-                                 progressbar=progressbar, nuts_sampler=s.nuts_sampler)
+        exact = exact_posterior(res.y, res.se, mu_mean=p.mu_mean, mu_sd=p.mu_sd, tau_scale=p.tau_scale,
+                                tau_family=p.tau_family, interval=pool.reporting.interval)
+        draws, limit = s.draws, s.draw_limit
+        while True:
+            seed = fit.seed if res.extensions == 0 else extension_seed(fit.seed, res.extensions)
+            res.idata = sample_model(fm, draws=draws, tune=s.tune, chains=s.chains, seed=seed,
+                                     progressbar=progressbar, nuts_sampler=s.nuts_sampler)
+            res.draws_used = draws
+            res.diagnostics = (sampler_checks(fit.name, res.idata, pool.thresholds)
+                               + exact_checks(fit.name, res.idata, exact, pool.thresholds))
+            for row in res.diagnostics:
+                row["draws"] = draws
+            failing = res.failing()
+            if not failing or not failing <= PRECISION_CHECKS or draws >= limit:
+                break
+            draws = min(2 * draws, limit)
+            res.extensions += 1
         res.draws = derive(res.idata.posterior["mu"].values, res.idata.posterior["tau"].values, res.y, res.se,
                            fit.seed)
-        exact = exact_posterior(res.y, res.se, mu_mean=p.mu_mean, mu_sd=p.mu_sd, tau_scale=p.tau_scale,
-                                tau_family=p.tau_family, interval=plan.reporting_interval)
-        res.diagnostics = (sampler_checks(fit.name, res.idata, plan.thresholds)
-                           + exact_checks(fit.name, res.idata, exact, plan.thresholds))
     except Exception as exc:  # noqa: BLE001 - recorded; KeyboardInterrupt is not an Exception
         res.error = f"{type(exc).__name__}: {exc}"
     res.seconds = time.perf_counter() - t0
@@ -139,56 +178,57 @@ def _worker_init(close_fds: tuple[int, ...]) -> None:
 
 
 def _worker_fit(index: int) -> tuple[int, FitResult | _WorkerInterrupted]:
-    plan: Plan = _STATE["plan"]
+    pool: Pool = _STATE["pool"]
     try:
-        return index, run_fit(plan, _STATE["models"], plan.fits[index], fail_fit=_STATE["fail_fit"])
+        return index, run_fit(pool, _STATE["models"], _STATE["fits"][index])
     except BaseException:  # noqa: BLE001 - KeyboardInterrupt / SystemExit in a worker
         return index, _WorkerInterrupted()
 
 
-def default_fit_jobs(plan: Plan) -> int:
-    """Worker processes for the grid: one per core, at most 4, at most one per fit."""
+def default_fit_jobs(pool: Pool) -> int:
+    """Worker processes for the checked fits: one per core, at most 4, at most one per fit."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, 4, len(plan.fits)))
+    return max(1, min(cores, 4, len(checked_fits(pool))))
 
 
-def sample_fits(plan: Plan, report: Callable[[int, FitResult], None], *, jobs: int = 1,
-                fail_fit: str | None = None, progressbar: bool = False, close_fds: tuple[int, ...] = (),
+def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: int = 1,
+                progressbar: bool = False, close_fds: tuple[int, ...] = (),
                 say: Callable[[str], None] = lambda text: None) -> list[FitResult]:
-    """Run every fit of ``plan`` (``jobs`` at a time); ``report(i, result)`` is called as each ends.
+    """Run every fit of ``pool`` (``jobs`` at a time); ``report(i, result)`` is called as each ends.
 
-    Results come back in plan order whatever the order of completion."""
+    Results come back in pool order whatever the order of completion."""
     t0 = time.perf_counter()
     _quiet_libraries()
-    models = build_models(plan)
-    n = len(plan.fits)
-    if plan.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
+    fits = checked_fits(pool)
+    models = build_models(pool, fits)
+    n = len(fits)
+    if pool.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
         jobs = 1  # nutpie parallelises chains itself and samples a fit in a fraction of a second
     jobs = max(1, min(jobs, n))
     say(f"model built ({', '.join(models)}) … {time.perf_counter() - t0:.1f} s; sampling {n} fit(s) "
         f"in {jobs} process(es)")
     results: list[FitResult | None] = [None] * n
     if jobs == 1:
-        for i, fit in enumerate(plan.fits):
-            results[i] = run_fit(plan, models, fit, fail_fit=fail_fit, progressbar=progressbar)
+        for i, fit in enumerate(fits):
+            results[i] = run_fit(pool, models, fit, progressbar=progressbar)
             report(i + 1, results[i])
         return [r for r in results if r is not None]
-    _STATE.update(plan=plan, models=models, fail_fit=fail_fit)
-    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init, initargs=(close_fds,))
+    _STATE.update(pool=pool, models=models, fits=fits)
+    workers = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init, initargs=(close_fds,))
     try:
-        for i, res in pool.imap_unordered(_worker_fit, range(n)):
+        for i, res in workers.imap_unordered(_worker_fit, range(n)):
             if isinstance(res, _WorkerInterrupted):
                 raise KeyboardInterrupt("a fit worker was interrupted")
             results[i] = res
             report(i + 1, res)
-        pool.close()
+        workers.close()
     except BaseException:
-        pool.terminate()
+        workers.terminate()
         raise
     finally:
-        pool.join()
+        workers.join()
         _STATE.clear()
     return [r for r in results if r is not None]

@@ -68,15 +68,18 @@ class FitModel:
         return self._step
 
 
+def likelihood_variance(tau: Any, se: Any) -> Any:
+    """Var(y_i | mu, tau) of the likelihood with theta_i integrated out: tau² + s_i². (Tests replace
+    this function to build a deliberately broken model and show the exact cross-check catches it.)"""
+    return tau**2 + se**2
+
+
 def build_model(y: np.ndarray, se: np.ndarray, *, mu_mean: float, mu_sd: float, tau_scale: float,
                 family: str = "half_normal", parameterisation: str = "conditional",
-                target_accept: float = 0.9, likelihood_variance: str = "tau2_plus_se2") -> FitModel:
-    """Build the random-effects model. ``likelihood_variance="tau2"`` drops s_i² (a deliberately
-    broken model, only for tests that show the exact cross-check catches it)."""
+                target_accept: float = 0.9) -> FitModel:
+    """Build the random-effects model (the marginal likelihood's variance is :func:`likelihood_variance`)."""
     if parameterisation not in PARAMETERISATIONS:
         raise ValueError(f"unknown parameterisation {parameterisation!r}")
-    if likelihood_variance not in ("tau2_plus_se2", "tau2"):
-        raise ValueError(f"unknown likelihood_variance {likelihood_variance!r}")
     with pm.Model() as model:
         y_d = pm.Data("y", np.asarray(y, float))
         se_d = pm.Data("se", np.asarray(se, float))
@@ -85,7 +88,7 @@ def build_model(y: np.ndarray, se: np.ndarray, *, mu_mean: float, mu_sd: float, 
         scale = pm.Data("tau_scale", float(tau_scale))
         fam = family_of(family)  # an unknown family is an error, never a fallback
         tau = fam.build_conditional(scale) if parameterisation == "conditional" else fam.build_centered(scale)
-        var = tau**2 + se_d**2 if likelihood_variance == "tau2_plus_se2" else tau**2 + 1e-12
+        var = likelihood_variance(tau, se_d)
         if parameterisation == "conditional":
             w = 1.0 / var
             precision = 1.0 / s0**2 + pt.sum(w)

@@ -12,7 +12,7 @@ NOT_REPORTABLE = frozenset({
     "readiness_not_recommended", "readiness_directional", "blocking_duplicates", "nothing_poolable",
     "sampling_failed", "diagnostics_failed", "diagnostics_warning", "material_prior_dependence",
     "prior_sensitivity_not_run", "scenario_uncertainty", "material_uncertainty_dependence", "stale_plan",
-    "artefact_failed",
+    "artefact_failed", "plausibility_blocking", "missing_source",
 })
 BLOCKING = frozenset({"readiness_not_recommended", "blocking_duplicates", "nothing_poolable"})
 FAILING = frozenset({"sampling_failed", "diagnostics_failed", "artefact_failed"})

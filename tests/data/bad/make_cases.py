@@ -10,7 +10,7 @@ templates in ``_template/``, one of them mutated) and an ``expect.json``:
 ``plan``            for execute cases: ``{"mutate": ...}``; the test compiles ``config.yaml`` to
                     ``{case}/plan.json`` and then corrupts it (see ``PLAN_MUTATIONS`` in
                     tests/test_bad_inputs.py)
-``readonly``        paths (relative to the case) to chmod 0555 first; skipped when run as root
+``readonly``        paths (relative to the case) to chmod 0555 first; as root, the command runs as nobody
 ``subprocess``      run as ``python -m marketbayesmeta`` instead of in-process
 
 The test copies the case to a temporary directory, runs the command, and checks the exit code,
@@ -333,7 +333,7 @@ case("compile_output_under_file", ["compile", "{case}/config.yaml", "-o", "{case
      description="compile -o below a regular file (fails for root too)")
 case("compile_output_readonly_dir", ["compile", "{case}/config.yaml", "-o", "{case}/ro/plan.json"],
      ["ro/plan.json", "cannot write the plan"], files={"ro/README": "read-only directory\n"},
-     readonly=["ro"], description="compile -o into a read-only directory (skipped as root)")
+     readonly=["ro"], description="compile -o into a read-only directory (as root: run as the user nobody)")
 case("compile_output_plan_json_is_directory", ["compile", "{case}/config.yaml", "-o", "{case}/odir"],
      ["odir/plan.json", "cannot write the plan"], files={"odir/plan.json/README": "a directory\n"},
      description="compile -o DIR where DIR/plan.json is a directory: no temporary file is left")
@@ -357,7 +357,7 @@ execute_case("execute_out_under_file", "none", ["afile", "cannot be created", "n
 execute_case("execute_out_readonly_dir", "none", ["ro", "not writable"],
              argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/ro/run"],
              files={"ro/README": "read-only directory\n"}, readonly=["ro"],
-             description="execute --out under a read-only directory (skipped as root)")
+             description="execute --out under a read-only directory (as root: run as the user nobody)")
 execute_case("execute_out_is_file", "none", ["afile", "not a directory"],
              argv=["execute", "{case}/plan.json", "-q", "--out", "{case}/afile"],
              files={"afile": "a regular file\n"}, description="execute --out an existing file")
@@ -380,13 +380,13 @@ execute_case("plan_edited", "edit", ["plan.json", "does not match its plan_hash"
 execute_case("plan_hash_removed", "drop_hash", ["plan.json", "does not match its plan_hash"],
              description="plan.json with its plan_hash deleted")
 execute_case("plan_future_format", "future_format",
-             ["plan.json", "unsupported plan format", "marketbayesmeta.plan/2",
-              "marketbayesmeta.plan/1"], description="plan written by a future version")
+             ["plan.json", "unsupported plan format", "marketbayesmeta.plan/3",
+              "marketbayesmeta.plan/2"], description="plan written by a future version")
 execute_case("plan_not_object", "json_list", ["plan.json", "expected a JSON object"],
              description="plan.json holding a JSON list")
 execute_case("plan_nan_literal", "nan_literal", ["plan.json", "not a readable plan", "NaN"],
              description="plan.json with a NaN literal")
-execute_case("plan_missing_field", "drop_field", ["plan.json", "not a valid plan", "'sampler'"],
+execute_case("plan_missing_field", "drop_field", ["plan.json", "not a valid plan", "'layout'"],
              description="plan.json with a required field removed")
 execute_case("plan_stale_tracker", "stale_tracker", ["stale", "tracker", "--allow-stale"],
              description="tracker changed after compile: the plan is stale")

@@ -1,0 +1,203 @@
+"""A pool's reported numbers: every table from the exact posterior (``reporting.summaries: exact``,
+the default), so the bytes do not depend on the seed, the sampler or the number of workers.
+
+The steps, in order (each writes its catalogue file into the pool's directory):
+
+1. the exact posterior of every distinct fit of the grid (a fit ``same_as`` another is that fit);
+2. pooled_summary, future_true_effect_summary, study_effects, ppc, heterogeneity, model_comparison
+   and cumulative of the main fit; influence (leave-one-out) when enabled;
+3. prior and uncertainty sensitivity (deltas and materiality against the reference fit);
+4. prior diagnostics (prior-predictive draws from a fixed seed: also independent of the run's seed).
+
+With ``reporting.summaries: mcmc`` the main fit's tables (pooled, future, studies, ppc) are
+summaries of its PyMC draws instead, as in release 0.4; everything else stays exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..plan import Fit, Pool
+from . import exact_tables as xt
+from . import tables
+from .csvio import write_table
+from .exact import ExactPosterior, exact_posterior
+from .fits import FitResult
+from .sensitivity import compare
+from .status import StatusBook
+
+PRIOR_CHECK_SEED = 20260603  # prior-predictive draws: fixed, so prior_diagnostics.csv is seed-free
+
+
+@dataclass(frozen=True)
+class PoolData:
+    """The main fit's data and the tracker facts the tables print beside it."""
+
+    ids: list[str]
+    names: list[str]
+    decisions: list[str]
+    window_ends: list[str]
+    rows: list[int]
+    y: np.ndarray
+    se: np.ndarray
+
+    @classmethod
+    def of(cls, pool: Pool) -> PoolData:
+        ids, y, se = pool.fit_data(pool.fit("main"))
+        by_id = {r.study_id: r for r in pool.rows}
+        return cls(ids=ids, names=[by_id[i].study_name for i in ids], decisions=[by_id[i].decision for i in ids],
+                   window_ends=[by_id[i].window_end for i in ids], rows=[by_id[i].row for i in ids],
+                   y=np.asarray(y, float), se=np.asarray(se, float))
+
+
+def exact_fit(pool: Pool, fit: Fit) -> ExactPosterior:
+    _, y, se = pool.fit_data(fit)
+    p = fit.priors
+    return exact_posterior(y, se, mu_mean=p.mu_mean, mu_sd=p.mu_sd, tau_scale=p.tau_scale, tau_family=p.tau_family,
+                           interval=pool.reporting.interval)
+
+
+def exact_fits(pool: Pool, kinds: tuple[str, ...] = ("main", "prior", "uncertainty")) -> dict[str, ExactPosterior]:
+    """Exact posteriors of the fits of ``kinds``, keyed by fit name (a ``same_as`` fit shares its twin's)."""
+    out: dict[str, ExactPosterior] = {}
+    for fit in pool.fits:
+        if fit.kind in kinds and fit.same_as is None:
+            out[fit.name] = exact_fit(pool, fit)
+    for fit in pool.fits:
+        if fit.kind in kinds and fit.same_as is not None:
+            out[fit.name] = out[fit.same_as]
+    return out
+
+
+def _sensitivity(pool: Pool, posts: dict[str, ExactPosterior], sampled: dict[str, FitResult], book: StatusBook,
+                 directory: Path) -> None:
+    rule = pool.sensitivity.materiality
+
+    def stats(fit: Fit) -> dict[str, Any]:
+        twin = fit.same_as or fit.name
+        res = sampled.get(twin)
+        return {**xt.fit_stats(posts[fit.name], None if res is None else res.passes),
+                "same_as": fit.same_as, "checked_with_mcmc": res is not None}
+
+    def grid(kind: str, ref: Fit) -> tuple[list[dict[str, Any]], list[str]]:
+        ref_stats = stats(ref)
+        rows, material = [], []
+        for fit in pool.fits:
+            if fit.kind != kind:
+                continue
+            own = stats(fit)
+            row = {**compare(own, ref_stats, rule), "same_as": own["same_as"],
+                   "checked_with_mcmc": own["checked_with_mcmc"]}
+            rows.append({"fit": fit.name, "label": fit.label, **row})
+            if row["material"]:
+                material.append(f"{fit.label}: {row['material_reasons']}")
+        return rows, material
+
+    if pool.sensitivity.prior:
+        ref_name = pool.sensitivity.reference_prior
+        rows, material = grid("prior", pool.fit("main" if ref_name == "main" else f"prior:{ref_name}"))
+        for row in rows:
+            row.update(spec=row.pop("label"), **pool.fit(row["fit"]).priors.model_dump())
+        write_table(directory, "prior_sensitivity.csv", rows)
+        if material:
+            book.add("material_prior_dependence", "material prior dependence (" + rule.rule + "): "
+                     + "; ".join(material))
+    if pool.sensitivity.uncertainty_status == "applicable":
+        rows, material = grid("uncertainty", pool.fit("main"))
+        for row in rows:
+            level = row.pop("label")
+            row.update(level=level, scenario_se=float(pool.scenario_se[level].value))
+        write_table(directory, "uncertainty_sensitivity.csv", rows)
+        if material:
+            book.add("material_uncertainty_dependence", "the result depends materially on the scenario "
+                     "uncertainty level: " + "; ".join(material))
+
+
+def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
+                  directory: Path) -> dict[str, Any]:
+    """Every numeric table of ``pool`` into ``directory``; returns run_status.json's headline."""
+    from .prior_checks import prior_diagnostic_rows
+
+    data = PoolData.of(pool)
+    log_scale = pool.scale == "log_relative"
+    iv = pool.reporting.interval
+    posts = exact_fits(pool)
+    post = posts["main"]
+    main = sampled.get("main")
+    if pool.reporting.summaries == "mcmc" and main is not None and main.ok:
+        d = main.draws
+        mu_row, tau_row = tables.pooled_rows(d, iv, log_scale)
+        future = tables.summary_row("future_true_effect", d.future, iv, log_scale)
+        weights = [r["weight"] for r in xt.study_rows(post, data.ids, data.names, data.decisions, data.y,
+                                                            data.se, log_scale)]
+        studies = [{**row, "weight": w} for row, w in
+                   zip(tables.study_rows(pool, data.ids, data.y, data.se, d, iv, log_scale), weights, strict=True)]
+        ppc = tables.ppc_rows(data.ids, data.y, data.se, d, iv)
+    else:
+        mu_row, tau_row = xt.pooled_rows(post, log_scale)
+        future = xt.future_row(post, log_scale)
+        studies = xt.study_rows(post, data.ids, data.names, data.decisions, data.y, data.se, log_scale)
+        ppc = xt.ppc_rows(post, data.ids, data.y, data.se, iv)
+    write_table(directory, "pooled_summary.csv", [mu_row, tau_row])
+    write_table(directory, "future_true_effect_summary.csv", [future])
+    write_table(directory, "study_effects.csv", studies)
+    write_table(directory, "ppc.csv", ppc)
+    flagged = [r["study_id"] for r in ppc if r["flag"]]
+    if flagged:
+        book.add("ppc_flags", f"{len(flagged)} study(ies) outside their in-sample {100 * iv:g} % posterior "
+                              f"predictive interval: {', '.join(flagged)}")
+    heterogeneity = xt.heterogeneity_rows(post, data.y, data.se, pool.scale)
+    write_table(directory, "heterogeneity.csv", heterogeneity)
+    write_table(directory, "model_comparison.csv", xt.model_comparison_rows(post, pool.fit("main").priors))
+    main_priors = pool.fit("main").priors
+    write_table(directory, "cumulative.csv", xt.cumulative_rows(
+        data.y, data.se, data.ids, data.names, data.window_ends, data.rows, main_priors, iv, log_scale))
+    if pool.sensitivity.leave_one_out and len(data.ids) >= 3:
+        influence = xt.influence_rows(data.y, data.se, data.ids, data.names, main_priors, iv,
+                                      pool.sensitivity.materiality, log_scale)
+        write_table(directory, "influence.csv", influence)
+        decisive = [r["left_out"] for r in influence if r["changes_conclusion"]]
+        if decisive:
+            book.add("influential_study", "leaving out " + ", ".join(decisive) + " alone changes the conclusion "
+                     "(whether the interval excludes 0, or which side of 0.5 P(effect > 0) is on): the result "
+                     "rests on that study")
+    _sensitivity(pool, posts, sampled, book, directory)
+    prior_rows = prior_diagnostic_rows(main_priors, data.y, data.se, PRIOR_CHECK_SEED)
+    if pool.priors_implied:
+        prior_rows.append({"check": "priors_in_business_terms", "parameter": "mu, tau", "value": None,
+                           "reference": None, "warning": False, "message": pool.priors_implied})
+    write_table(directory, "prior_diagnostics.csv", prior_rows)
+    if any(r["warning"] for r in prior_rows):
+        book.add("prior_diagnostics_warning", "prior diagnostics warn: " +
+                 "; ".join(r["message"] for r in prior_rows if r["warning"]))
+    return headline(pool, mu_row, tau_row, future, heterogeneity)
+
+
+def headline(pool: Pool, mu: dict[str, Any], tau: dict[str, Any], future: dict[str, Any],
+             heterogeneity: list[dict[str, Any]]) -> dict[str, Any]:
+    """run_status.json's headline, taken from the rows written."""
+    h: dict[str, Any] = {"scale": pool.scale, "interval_level": pool.reporting.interval}
+    h.update({f"mu_{k}": mu[k] for k in ("mean", "sd", "median", "lower", "upper")})
+    h["prob_positive"] = mu["prob_positive"]
+    h.update({f"tau_{k}": tau[k] for k in ("mean", "median", "lower", "upper")})
+    h.update({f"future_{k}": future[k] for k in ("mean", "lower", "upper")})
+    het = {r["quantity"]: r for r in heterogeneity}
+    log = pool.scale == "log_relative"
+    if log:
+        h.update({"mu_mean_pct": mu["mean_pct"], "mu_lower_pct": mu["lower_pct"], "mu_upper_pct": mu["upper_pct"],
+                  "future_lower_pct": future["lower_pct"], "future_upper_pct": future["upper_pct"]})
+    if "i2" in het:
+        h["i2_median"] = het["i2"]["median"]
+    if "typical_spread" in het:
+        h["typical_spread"] = het["typical_spread"]["median_pct" if log else "median"]
+    if "next_observed" in het:
+        nxt = het["next_observed"]
+        h.update({"next_observed_lower": nxt["lower"], "next_observed_upper": nxt["upper"]})
+        if log:
+            h.update({"next_observed_lower_pct": nxt["lower_pct"], "next_observed_upper_pct": nxt["upper_pct"]})
+    return {k: v for k, v in h.items() if v is not None and (not isinstance(v, float) or math.isfinite(v))}

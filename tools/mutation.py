@@ -1,0 +1,246 @@
+"""Mutation testing (``make mutation``): mutmut on the modules that produce numbers or verdicts.
+
+Each module is mutated on its own, in a scratch copy of the project (build/mutation/<module>/),
+with only the fast tests that cover it, so that a run takes minutes rather than hours. mutmut
+then runs, for each mutant, only the tests among those that call the mutated function.
+
+The summary (killed / survived / no tests / timeout per module, and the score) is printed and
+written to docs/validation/mutation.txt and docs/validation/mutation.json, for the validation
+snapshot; a run of some modules keeps the earlier results of the others (each dated, with its
+commit) unless --fresh. Survivors listed in tests/mutation-notes.md (as equivalent, with the reason) are
+counted as accounted for; any other survivor is printed and makes the command fail, as does a
+module below the target score.
+
+    python tools/mutation.py                       # every module below
+    python tools/mutation.py units duplicates      # some of them (names as in MODULES)
+    python tools/mutation.py --list                # the modules and their tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "mutation"
+OUT = ROOT / "docs" / "validation"
+NOTES = ROOT / "tests" / "mutation-notes.md"
+TARGET = 0.90  # share of mutants killed (timeouts count as killed), per module
+FAST = "not statistical and not slow"
+FORMAT = "marketbayesmeta.mutation/1"
+SHOW = 12  # unexplained survivors named per module in the printed summary (all are in the .json)
+
+
+@dataclass(frozen=True)
+class Module:
+    path: str  # under src/marketbayesmeta/
+    tests: tuple[str, ...]  # test files (under tests/) that cover it and run fast
+    marker: str = FAST
+
+
+MODULES: dict[str, Module] = {
+    "units": Module("compiler/units.py", ("test_units.py", "test_compiler.py")),
+    "prepare": Module("compiler/prepare.py", ("test_prepare.py", "test_compiler.py")),
+    "duplicates": Module("compiler/duplicates.py", ("test_duplicates.py", "test_compiler.py")),
+    "readiness": Module("compiler/readiness.py", ("test_verdicts.py", "test_compiler.py")),
+    "exact": Module("runtime/exact.py", ("test_exact.py",)),
+    "posterior": Module("runtime/posterior.py", ("test_exact.py", "test_csv_safety.py")),
+    "tables": Module("runtime/tables.py", ("test_csv_safety.py",)),
+    "sensitivity": Module("runtime/sensitivity.py", ("test_verdicts.py",)),
+    "status": Module("runtime/status.py", ("test_verdicts.py",)),
+    "verify": Module("audit/verify.py", ("test_archive_verify.py",)),
+}
+
+# mutmut's exit-code classes (mutmut.stats.status_by_exit_code), folded into the summary's columns
+KILLED, SURVIVED, NO_TESTS, TIMEOUT, OTHER = "killed", "survived", "no tests", "timeout", "other"
+
+
+def _status(code: int | None) -> str:
+    if code in (1, 3):
+        return KILLED
+    if code == 0:
+        return SURVIVED
+    if code in (5, 33):
+        return NO_TESTS
+    if code in (36, -24, 24, 152, 255):
+        return TIMEOUT
+    return OTHER
+
+
+def equivalent_mutants(notes: Path = NOTES) -> set[str]:
+    """Mutant names listed in the notes: lines starting ``- `name` ``."""
+    if not notes.exists():
+        return set()
+    return set(re.findall(r"^\s*[-*]\s+`([\w.]+__mutmut_\d+)`", notes.read_text(encoding="utf-8"), re.M))
+
+
+def _pyproject(module: Module) -> str:
+    tests = ", ".join(f'"tests/{t}"' for t in module.tests)
+    return f"""[tool.pytest.ini_options]
+testpaths = ["tests"]
+markers = ["statistical: sampling-based", "slow: end-to-end runs that sample"]
+
+[tool.mutmut]
+source_paths = ["src"]
+only_mutate = ["src/marketbayesmeta/{module.path}"]
+also_copy = ["examples", "specs"]
+pytest_add_cli_args = ["-m", "{module.marker}", "-p", "no:cacheprovider", "--hypothesis-profile=mutation"]
+pytest_add_cli_args_test_selection = [{tests}]
+use_git_change_detection = false
+"""
+
+
+def _prepare(name: str, module: Module) -> Path:
+    work = WORK / name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for sub in ("src", "tests", "examples", "specs"):
+        shutil.copytree(ROOT / sub, work / sub, ignore=ignore)
+    (work / "pyproject.toml").write_text(_pyproject(module), encoding="utf-8")
+    return work
+
+
+def run_module(name: str, module: Module, children: int) -> dict:
+    work = _prepare(name, module)
+    log = work / "mutmut.log"
+    mutmut = Path(sys.executable).with_name("mutmut")
+    started = dt.datetime.now()
+    with log.open("w", encoding="utf-8") as f:
+        proc = subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, stdout=f,
+                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0"})
+    seconds = (dt.datetime.now() - started).total_seconds()
+    meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
+    if proc.returncode != 0 or not meta.exists():
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
+        raise SystemExit(f"mutmut failed on {module.path} (exit {proc.returncode}); see {log}\n{tail}")
+    codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+    by_status: dict[str, list[str]] = {s: [] for s in (KILLED, SURVIVED, NO_TESTS, TIMEOUT, OTHER)}
+    for key, code in sorted(codes.items()):
+        by_status[_status(code)].append(key)
+    _write_survivor_diffs(work, mutmut, by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER])
+    result = {"module": f"src/marketbayesmeta/{module.path}", "tests": list(module.tests),
+              "marker": module.marker, "date": _now(), "commit": _git_commit(), "seconds": round(seconds, 1),
+              "total": len(codes), **{s.replace(" ", "_"): len(v) for s, v in by_status.items()},
+              "not_killed": by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER]}
+    (work / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def _write_survivor_diffs(work: Path, mutmut: Path, keys: list[str]) -> None:
+    """The diff of every mutant not killed, in build/mutation/<module>/survivors.diff."""
+    with (work / "survivors.diff").open("w", encoding="utf-8") as f:
+        for key in keys:
+            shown = subprocess.run([str(mutmut), "show", key], cwd=work, capture_output=True, text=True)
+            f.write(shown.stdout + "\n")
+
+
+def summarise(results: dict[str, dict], equivalent: set[str]) -> tuple[str, dict, bool]:
+    lines = [f"{'module':12s} {'mutants':>7s} {'killed':>6s} {'survived':>8s} {'no tests':>8s} {'timeout':>7s} "
+             f"{'other':>5s} {'score':>6s} {'equiv.':>6s} {'unexpl.':>7s} {'time':>6s}"]
+    ok = True
+    tot = {"total": 0, "killed": 0, "timeout": 0}
+    for name, r in results.items():
+        score = (r["killed"] + r["timeout"]) / r["total"] if r["total"] else 1.0
+        r["score"] = round(score, 4)
+        r["equivalent"] = sorted(k for k in r["not_killed"] if k in equivalent)
+        r["unexplained"] = sorted(k for k in r["not_killed"] if k not in equivalent)
+        ok &= score >= TARGET and not r["unexplained"]
+        for k in tot:
+            tot[k] += r[k]
+        lines.append(f"{name:12s} {r['total']:7d} {r['killed']:6d} {r['survived']:8d} {r['no_tests']:8d} "
+                     f"{r['timeout']:7d} {r['other']:5d} {100 * score:5.1f}% {len(r['equivalent']):6d} "
+                     f"{len(r['unexplained']):7d} {r['seconds']:5.0f}s")
+    overall = (tot["killed"] + tot["timeout"]) / tot["total"] if tot["total"] else 1.0
+    lines.append(f"{'overall':12s} {tot['total']:7d} {tot['killed']:6d} {'':8s} {'':8s} {tot['timeout']:7d} "
+                 f"{'':5s} {100 * overall:5.1f}%")
+    for name, r in results.items():
+        if r["unexplained"]:
+            shown = r["unexplained"][:SHOW]
+            more = len(r["unexplained"]) - len(shown)
+            lines.append(f"{name}: {len(r['unexplained'])} not killed and not in tests/mutation-notes.md "
+                         f"(diffs in build/mutation/{name}/survivors.diff): " + ", ".join(shown)
+                         + (f", ... and {more} more" if more else ""))
+    data = {"format": FORMAT, "target": TARGET, "overall_score": round(overall, 4),
+            "modules": results}
+    return "\n".join(lines), data, ok
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def previous_results() -> dict[str, dict]:
+    """Per-module results of earlier runs (docs/validation/mutation.json), kept for the modules
+    not run this time."""
+    path = OUT / "mutation.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if data.get("format") != FORMAT:
+        return {}
+    return {name: r for name, r in data.get("modules", {}).items() if name in MODULES}
+
+
+def write_summary(table: str, data: dict, names: list[str]) -> None:
+    from importlib.metadata import version
+
+    dates = sorted({r.get("date", "?")[:10] + " @" + r.get("commit", "?") for r in data["modules"].values()})
+    head = (f"make mutation: mutmut {version('mutmut')}, written {_now()}; results from {', '.join(dates)} "
+            f"(this run: {' '.join(names)})\n"
+            f"score = (killed + timeout) / mutants; target {TARGET:.0%} per module; equivalent survivors "
+            f"listed in tests/mutation-notes.md\n\n")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "mutation.txt").write_text(head + table + "\n", encoding="utf-8")
+    data = {"written": _now(), "mutmut": version("mutmut"), **data}
+    (OUT / "mutation.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)} (default: all)")
+    parser.add_argument("--children", type=int, default=2, help="parallel mutant runs (default 2)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="forget the results of modules not run now (default: keep them in the summary)")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, m in MODULES.items():
+            print(f"{name:12s} src/marketbayesmeta/{m.path:28s} {' '.join(m.tests)}  [-m {m.marker}]")
+        return 0
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(MODULES)}")
+    names = args.modules or list(MODULES)
+    results = {} if args.fresh else previous_results()
+    for name in names:
+        print(f"mutation: {name} ({MODULES[name].path}) ...", flush=True)
+        results[name] = run_module(name, MODULES[name], args.children)
+    results = {name: results[name] for name in MODULES if name in results}
+    table, data, ok = summarise(results, equivalent_mutants())
+    write_summary(table, data, names)
+    print(table)
+    print(f"written: {(OUT / 'mutation.txt').relative_to(ROOT)}, {(OUT / 'mutation.json').relative_to(ROOT)}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
