@@ -148,6 +148,10 @@ def build_summary(run: RunData) -> Summary:
 
 # -- layouts --------------------------------------------------------------------------------------
 
+def _why_label(s: Summary) -> str:
+    return "Warnings (they do not stop it being reportable)" if s.level == "ok" else "Why"
+
+
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -160,7 +164,7 @@ def summary_html(s: Summary, forest_png_b64: str | None, forest_note: str = "") 
         words = "; ".join(_e(w) for w in s.why)
         items = "".join(f"<li><code>{_e(c)}</code> {_e(m)}</li>" if c else f"<li>{_e(m)}</li>"
                         for c, m in s.reasons)
-        reasons = (f'<p class="mbm-why">Why: {words}.</p>'
+        reasons = (f'<p class="mbm-why">{_e(_why_label(s))}: {words}.</p>'
                    f"<details><summary>{len(s.reasons)} reason(s) in full</summary><ul>{items}</ul></details>")
     facts = "".join(
         f'<div class="mbm-fact"><div class="mbm-label">{_e(f.label)}</div>'
@@ -189,7 +193,7 @@ def summary_markdown(s: Summary) -> MdSafe:
              f"> {md_escape(s.meaning)}; finished at {md_escape(s.finished or 'not recorded')}. "
              "This report is review material, not an automatic decision."]
     if s.reasons:
-        lines += [">", "> Why: " + "; ".join(md_escape(w) for w in s.why) + "."]
+        lines += [">", f"> {md_escape(_why_label(s))}: " + "; ".join(md_escape(w) for w in s.why) + "."]
     lines.append("")
     for f in s.facts:
         value = f"**{md_escape(f.value)}**" + (nfu if f.numeric else "")
