@@ -304,7 +304,19 @@ def _interrupt(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
+def quiet_library_banners() -> None:
+    """Library notices that are not about the user's run (ArviZ's daily FutureWarning banner) never
+    reach the terminal: here and in worker processes (PYTHONWARNINGS is inherited)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+    if "ignore::FutureWarning:arviz" not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                                "ignore::FutureWarning:arviz"]))
+
+
 def _dispatch(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
+    quiet_library_banners()
     previous: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
