@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,nutpie]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,nutpie,dask]'
 	@touch $(STAMP)
 
 example: $(STAMP)
@@ -34,7 +34,7 @@ schema: $(STAMP)
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet '.[test,nutpie]'
+	.venv-lock/bin/python -m pip install --quiet '.[test,nutpie,dask]'
 	.venv-lock/bin/python -m pip freeze --exclude marketbayesmeta > constraints.txt
 	rm -rf .venv-lock
 

@@ -375,11 +375,11 @@ def sec_overhead(ctx: Context) -> None:
 
     _quiet_libraries()  # pymc sets its logger level on import
     plan = compile_config(write_config("one", quick=ctx.quick, prior=False, uncertainty=False))
-    if len(plan.fits) != 1:
-        raise RuntimeError(f"expected a one-fit plan, got {len(plan.fits)} fits")
-    fit = plan.fits[0]
-    _, y, se = plan.fit_data(fit)
-    s, p = plan.sampler, fit.priors
+    if len(plan.pool().fits) != 1:
+        raise RuntimeError(f"expected a one-fit plan, got {len(plan.pool().fits)} fits")
+    fit = plan.pool().fits[0]
+    _, y, se = plan.pool().fit_data(fit)
+    s, p = plan.pool().sampler, fit.priors
 
     def bare() -> float:
         t0 = time.perf_counter()
@@ -617,11 +617,11 @@ rss0 = hwm_kib()
 plan = compile_config(sys.argv[1])
 t2 = time.perf_counter()
 rss1 = hwm_kib()
-dec = [r.decision for r in plan.rows]
+dec = [r.decision for r in plan.pool().rows]
 print("@@BENCH@@" + json.dumps({"import_s": t1 - t0, "compile_s": t2 - t1, "maxrss_after_warmup_kib": rss0,
-      "maxrss_kib": rss1, "rows": len(plan.rows), "included": dec.count("included"),
+      "maxrss_kib": rss1, "rows": len(plan.pool().rows), "included": dec.count("included"),
       "scenario": dec.count("scenario"), "excluded": dec.count("excluded"),
-      "duplicates": len(plan.duplicates), "readiness": plan.readiness.readiness}))
+      "duplicates": len(plan.pool().duplicates), "readiness": plan.pool().readiness.readiness}))
 """
 
 
@@ -884,9 +884,9 @@ def sec_profile(ctx: Context) -> None:
 
     _quiet_libraries()  # pymc sets its logger level on import
     plan = compile_config(write_config("one", quick=ctx.quick, prior=False, uncertainty=False))
-    fit = plan.fits[0]
-    _, y, se = plan.fit_data(fit)
-    s, p = plan.sampler, fit.priors
+    fit = plan.pool().fits[0]
+    _, y, se = plan.pool().fit_data(fit)
+    s, p = plan.pool().sampler, fit.priors
 
     def bare() -> None:
         fm = build_model(np.asarray(y, float), np.asarray(se, float), mu_mean=p.mu_mean, mu_sd=p.mu_sd,

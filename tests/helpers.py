@@ -62,3 +62,8 @@ def write_project(tmp: Path, rows: list[dict[str, Any]], **overrides: Any) -> Pa
 
 def four_rows() -> list[dict[str, Any]]:
     return [row("s1", 2.0), row("s2", 3.5, se=1.2), row("s3", 1.0, se=0.8), row("s4", 4.0, se=1.5)]
+
+
+def with_pool(plan: Any, **update: Any) -> Any:
+    """``plan`` with its only pool's fields replaced (unhashed: call ``.with_hash()`` to re-hash)."""
+    return plan.model_copy(update={"pools": [plan.pool().model_copy(update=update)]})

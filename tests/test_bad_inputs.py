@@ -47,12 +47,12 @@ def _edit_json(path: Path, change) -> None:
 
 
 def _edit(data: dict) -> None:
-    data["rows"][0]["model_estimate"] = 0.5  # an analyst "fixing" a number by hand
+    data["pools"][0]["rows"][0]["model_estimate"] = 0.5  # an analyst "fixing" a number by hand
 
 
 def _nan_literal(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    text, n = re.subn(r'("reporting_interval": )[0-9.]+', r"\1NaN", text)
+    text, n = re.subn(r'("interval": )[0-9.]+', r"\1NaN", text)
     assert n == 1
     path.write_text(text, encoding="utf-8")
 
@@ -69,10 +69,10 @@ PLAN_MUTATIONS = {
     "binary": lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe garbage"),
     "edit": lambda p: _edit_json(p, _edit),
     "drop_hash": lambda p: _edit_json(p, lambda d: d.pop("plan_hash")),
-    "future_format": lambda p: _edit_json(p, lambda d: d.update(format="marketbayesmeta.plan/2")),
+    "future_format": lambda p: _edit_json(p, lambda d: d.update(format="marketbayesmeta.plan/3")),
     "json_list": lambda p: p.write_text("[1, 2, 3]\n", encoding="utf-8"),
     "nan_literal": _nan_literal,
-    "drop_field": lambda p: _edit_json(p, lambda d: d.pop("sampler")),
+    "drop_field": lambda p: _edit_json(p, lambda d: d.pop("layout")),
     "stale_tracker": _touch_tracker,
     "delete": lambda p: p.unlink(),
 }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES
+from helpers import EXAMPLES, with_pool
 from marketbayesmeta.api import compile_config
 from marketbayesmeta.canonical import (
     CanonicalJSONError,
@@ -89,19 +89,19 @@ def big_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
 
 def test_large_tracker_compiles(big_plan: Plan) -> None:
     plan = big_plan
-    assert len(plan.rows) == N_ROWS
-    assert [r.row for r in plan.rows] == list(range(2, N_ROWS + 2))
-    decisions = Counter(r.decision for r in plan.rows)
-    assert plan.readiness.included == decisions["included"] > 0
-    assert plan.readiness.scenario == decisions["scenario"] > 0
-    assert {r.reason for r in plan.rows} == {
+    assert len(plan.pool().rows) == N_ROWS
+    assert [r.row for r in plan.pool().rows] == list(range(2, N_ROWS + 2))
+    decisions = Counter(r.decision for r in plan.pool().rows)
+    assert plan.pool().readiness.included == decisions["included"] > 0
+    assert plan.pool().readiness.scenario == decisions["scenario"] > 0
+    assert {r.reason for r in plan.pool().rows} == {
         "included", "scenario", "other_metric", "evidence_type_not_in_pool", "triangulate_only",
         "not_analysis_ready", "incompatible_unit", "blocking_duplicate"}
-    kinds = Counter(d.kind for d in plan.duplicates)
+    kinds = Counter(d.kind for d in plan.pool().duplicates)
     assert kinds["possible"] > 0 and kinds["blocking"] > 0
-    assert [d.rows[0] for d in plan.duplicates] == sorted(d.rows[0] for d in plan.duplicates)
-    blocked = next(r for r in plan.rows if r.reason == "blocking_duplicate")
-    group = next(d for d in plan.duplicates if d.kind == "blocking" and blocked.row in d.rows)
+    assert [d.rows[0] for d in plan.pool().duplicates] == sorted(d.rows[0] for d in plan.pool().duplicates)
+    blocked = next(r for r in plan.pool().rows if r.reason == "blocking_duplicate")
+    group = next(d for d in plan.pool().duplicates if d.kind == "blocking" and blocked.row in d.rows)
     assert f"{group.study_ids[0]} (row {group.rows[0]})" in blocked.reason_message
     assert plan.plan_hash == plan.compute_hash()
 
@@ -111,7 +111,7 @@ def test_large_plan_hash_and_text_equal_the_whole_document_forms(big_plan: Plan,
     compact = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     assert big_plan.plan_hash == canonical_hash(content) == sha256_hex(compact.encode("utf-8"))
     # the readable form, on a part of the plan (json's indenting encoder is slow)
-    part = big_plan.model_copy(update={"rows": big_plan.rows[:2_500]}).with_hash()
+    part = with_pool(big_plan, rows=big_plan.pool().rows[:2_500]).with_hash()
     assert plan_to_text(part) == json.dumps(part.model_dump(mode="json"), sort_keys=True, indent=2,
                                             ensure_ascii=False) + "\n"
     path = write_plan(part, tmp_path / "plan.json")
@@ -132,9 +132,12 @@ VALUES = [
 ]
 
 
+def _reference_text(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _reference_hash(value: object) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_reference_text(value).encode("utf-8")).hexdigest()
 
 
 @pytest.mark.parametrize("value", VALUES)
@@ -148,6 +151,11 @@ def test_streamed_hash_equals_the_canonical_hash(value: object) -> None:
     assert canonical_hash(streamed) == canonical_hash(plain) == _reference_hash(plain)
     assert pretty_dumps(streamed) == pretty_dumps(plain) == json.dumps(
         plain, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    # streamed arrays inside dicts inside a list (a plan's pools, each with its rows)
+    nested = {"pools": [streamed, {"rows": StreamedArray(lambda: [[value]])}, value], "n": 1}
+    nested_plain = {"pools": [plain, {"rows": [value]}, value], "n": 1}
+    assert canonical_dumps(nested) == canonical_dumps(nested_plain) == _reference_text(nested_plain)
+    assert pretty_dumps(nested) == json.dumps(nested_plain, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
 def test_nan_is_rejected_with_its_path() -> None:
@@ -164,12 +172,12 @@ def test_nan_is_rejected_with_its_path() -> None:
 
 def test_plan_hash_names_a_bad_value_in_a_row() -> None:
     plan = compile_config(EXAMPLES / "config.yaml")
-    rows = list(plan.rows)
+    rows = list(plan.pool().rows)
     rows[1] = rows[1].model_copy(update={"model_se": math.nan})
-    with pytest.raises(CanonicalJSONError, match=r"^\$\.rows\[1\]\.model_se: nan is not allowed"):
-        plan.model_copy(update={"rows": rows}).compute_hash()
-    rows[1] = plan.rows[1].model_copy(update={"notes": "lone \ud800 surrogate"})
-    bad = plan.model_copy(update={"rows": rows})
+    with pytest.raises(CanonicalJSONError, match=r"^\$\.pools\[0\]\.rows\[1\]\.model_se: nan is not allowed"):
+        with_pool(plan, rows=rows).compute_hash()
+    rows[1] = plan.pool().rows[1].model_copy(update={"notes": "lone \ud800 surrogate"})
+    bad = with_pool(plan, rows=rows)
     with pytest.raises(UnicodeEncodeError) as streamed:
         bad.compute_hash()
     with pytest.raises(UnicodeEncodeError) as whole:

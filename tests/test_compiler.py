@@ -19,7 +19,7 @@ def _plan(tmp_path: Path, rows: list[dict], **overrides: object):
 
 
 def _by_id(plan):
-    return {r.study_id: r for r in plan.rows}
+    return {r.study_id: r for r in plan.pool().rows}
 
 
 def test_every_reason_code(tmp_path: Path) -> None:
@@ -49,15 +49,15 @@ def test_every_reason_code(tmp_path: Path) -> None:
         "dup_a": ("included", "included"),
         "dup_b": ("excluded", "blocking_duplicate"),
     }
-    for r in plan.rows:
+    for r in plan.pool().rows:
         assert r.reason_message, r.study_id
 
 
 def test_triangulate_only_metric_reason_when_metric_is_pooled(tmp_path: Path) -> None:
     plan = _plan(tmp_path, [row("a", 2.0, metric="roi", unit="ratio")],
                  analysis={"metric": "roi"})
-    assert plan.rows[0].reason == "triangulate_only"
-    assert "metric roi" in plan.rows[0].reason_message
+    assert plan.pool().rows[0].reason == "triangulate_only"
+    assert "metric roi" in plan.pool().rows[0].reason_message
 
 
 def test_triangulate_only_opt_in_is_recorded(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_triangulate_only_opt_in_is_recorded(tmp_path: Path) -> None:
     plan = _plan(tmp_path, rows, analysis={"evidence_types": ["geo_test", "mmm"],
                                            "triangulate_only_justification": justification})
     assert _by_id(plan)["m1"].decision == "included"
-    assert plan.triangulate_only_justification == justification
+    assert plan.pool().triangulate_only_justification == justification
 
 
 def test_model_scale_values_and_transforms(tmp_path: Path) -> None:
@@ -94,8 +94,8 @@ def test_percentage_point_scale(tmp_path: Path) -> None:
     r = _by_id(plan)
     assert r["pd"].model_estimate == pytest.approx(1.3) and r["pd"].model_se == pytest.approx(0.4)
     assert r["rel"].reason == "incompatible_unit"
-    assert plan.priors["mu_sd"].value == 10.0 and plan.priors["tau_scale"].value == 5.0
-    assert plan.scenario_se["medium"].value == 0.5
+    assert plan.pool().priors["mu_sd"].value == 10.0 and plan.pool().priors["tau_scale"].value == 5.0
+    assert plan.pool().scenario_se["medium"].value == 0.5
 
 
 def test_scenario_rows_get_configured_se(tmp_path: Path) -> None:
@@ -103,13 +103,13 @@ def test_scenario_rows_get_configured_se(tmp_path: Path) -> None:
     plan = _plan(tmp_path, rows, uncertainty={"scenarios": {"low": 0.011}})
     sc = _by_id(plan)["sc"]
     assert sc.decision == "scenario" and sc.model_se == 0.011
-    assert plan.scenario_se["low"].provenance == "config" and plan.scenario_se["high"].provenance == "default"
+    assert plan.pool().scenario_se["low"].provenance == "config" and plan.pool().scenario_se["high"].provenance == "default"
 
 
 def test_possible_duplicate_is_warning_not_exclusion(tmp_path: Path) -> None:
     rows = [*four_rows(), row("p1", 3.0, market="same", se=0.5), row("p2", 3.3, market="same", se=0.5)]
     plan = _plan(tmp_path, rows)
-    kinds = [d.kind for d in plan.duplicates]
+    kinds = [d.kind for d in plan.pool().duplicates]
     assert kinds == ["possible"]
     assert _by_id(plan)["p2"].decision == "included"
 
@@ -117,11 +117,11 @@ def test_possible_duplicate_is_warning_not_exclusion(tmp_path: Path) -> None:
 def test_blocking_duplicate_only_when_both_enter_pool(tmp_path: Path) -> None:
     rows = [*four_rows(), row("b1", 3.0, market="same", se=0.5), row("b2", 3.0, market="same", se=0.5, ready="no")]
     plan = _plan(tmp_path, rows)
-    assert not plan.has_blocking_duplicates
+    assert not plan.pool().has_blocking_duplicates
     rows[-1]["analysis_ready"] = "yes"
     plan = _plan(tmp_path / "again", rows)
-    assert plan.has_blocking_duplicates
-    assert [d.study_ids for d in plan.duplicates if d.kind == "blocking"] == [["b1", "b2"]]
+    assert plan.pool().has_blocking_duplicates
+    assert [d.study_ids for d in plan.pool().duplicates if d.kind == "blocking"] == [["b1", "b2"]]
 
 
 @pytest.mark.parametrize(("n", "expected"), [(0, "not_recommended"), (2, "not_recommended"), (3, "directional"),
@@ -129,55 +129,55 @@ def test_blocking_duplicate_only_when_both_enter_pool(tmp_path: Path) -> None:
 def test_readiness_boundaries(tmp_path: Path, n: int, expected: str) -> None:
     rows = [row(f"s{i}", 1.0 + i) for i in range(n)] or [row("x", 1.0, metric="other")]
     plan = _plan(tmp_path, rows)
-    assert plan.readiness.readiness == expected
-    assert plan.readiness.included == n
+    assert plan.pool().readiness.readiness == expected
+    assert plan.pool().readiness.included == n
 
 
 def test_priors_provenance_and_default_grid(tmp_path: Path) -> None:
     plan = _plan(tmp_path, four_rows(), priors={"tau_scale": 0.3},
                  sensitivity={"prior": True, "uncertainty": True})
-    assert plan.priors["tau_scale"].value == 0.3 and plan.priors["tau_scale"].provenance == "config"
-    assert plan.priors["mu_sd"].value == 1.0 and plan.priors["mu_sd"].provenance == "default"
-    names = [f.name for f in plan.fits]
+    assert plan.pool().priors["tau_scale"].value == 0.3 and plan.pool().priors["tau_scale"].provenance == "config"
+    assert plan.pool().priors["mu_sd"].value == 1.0 and plan.pool().priors["mu_sd"].provenance == "default"
+    names = [f.name for f in plan.pool().fits]
     assert names == ["main", "prior:regularising", "prior:default", "prior:weak"]
-    assert plan.fit("prior:regularising").priors.tau_scale == pytest.approx(0.15)
-    assert plan.fit("prior:weak").priors.mu_sd == pytest.approx(2.0)
-    assert plan.sensitivity.uncertainty_status.startswith("not applicable")
-    assert plan.sensitivity.reference_prior == "default"
+    assert plan.pool().fit("prior:regularising").priors.tau_scale == pytest.approx(0.15)
+    assert plan.pool().fit("prior:weak").priors.mu_sd == pytest.approx(2.0)
+    assert plan.pool().sensitivity.uncertainty_status.startswith("not applicable")
+    assert plan.pool().sensitivity.reference_prior == "default"
 
 
 def test_uncertainty_grid_and_loo(tmp_path: Path) -> None:
     rows = [*four_rows(), row("sc", 0.03, unit="log_relative", se=None, uncertainty_scenario="medium")]
     plan = _plan(tmp_path, rows, sensitivity={"prior": False, "uncertainty": True, "leave_one_out": True})
-    names = [f.name for f in plan.fits]
+    names = [f.name for f in plan.pool().fits]
     assert names[:4] == ["main", "uncertainty:low", "uncertainty:medium", "uncertainty:high"]
     assert [n for n in names if n.startswith("loo:")] == ["loo:s1", "loo:s2", "loo:s3", "loo:s4", "loo:sc"]
-    ids, _, se = plan.fit_data(plan.fit("uncertainty:high"))
+    ids, _, se = plan.pool().fit_data(plan.pool().fit("uncertainty:high"))
     assert se[ids.index("sc")] == 0.10
-    ids, _, _ = plan.fit_data(plan.fit("loo:s2"))
+    ids, _, _ = plan.pool().fit_data(plan.pool().fit("loo:s2"))
     assert "s2" not in ids
 
 
 def test_custom_prior_specs_fill_from_main(tmp_path: Path) -> None:
     plan = _plan(tmp_path, four_rows(), sensitivity={"prior": True, "prior_specs": [
         {"name": "sceptical", "mu_sd": 0.1}, {"name": "cauchy", "tau_family": "half_cauchy"}]})
-    assert plan.fit("prior:sceptical").priors.tau_scale == 0.5
-    assert plan.fit("prior:cauchy").priors.tau_family == "half_cauchy"
-    assert plan.sensitivity.reference_prior == "main"
+    assert plan.pool().fit("prior:sceptical").priors.tau_scale == 0.5
+    assert plan.pool().fit("prior:cauchy").priors.tau_family == "half_cauchy"
+    assert plan.pool().sensitivity.reference_prior == "main"
 
 
 def test_seeds_are_deterministic_and_distinct(tmp_path: Path) -> None:
     plan = _plan(tmp_path, four_rows(), sensitivity={"prior": True})
-    seeds = [f.seed for f in plan.fits]
+    seeds = [f.seed for f in plan.pool().fits]
     assert len(set(seeds)) == len(seeds)
-    assert plan.fit("main").seed == fit_seed(7, "main")
+    assert plan.pool().fit("main").seed == fit_seed(7, "main")
     assert fit_seed(7, "main") != fit_seed(8, "main")
 
 
 def test_materiality_rule_recorded(tmp_path: Path) -> None:
     plan = _plan(tmp_path, four_rows(), sensitivity={"materiality": {"mean_shift_sd": 0.3}})
-    assert plan.sensitivity.materiality.mean_shift_sd == 0.3
-    assert "0.3" in plan.sensitivity.materiality.rule
+    assert plan.pool().sensitivity.materiality.mean_shift_sd == 0.3
+    assert "0.3" in plan.pool().sensitivity.materiality.rule
 
 
 def test_hash_is_location_independent_and_bytes_identical(tmp_path: Path) -> None:
@@ -214,9 +214,9 @@ def test_edited_plan_is_refused(tmp_path: Path) -> None:
 
 def test_example_readiness_is_directional() -> None:
     plan = compile_config(EXAMPLES / "config.yaml")
-    assert plan.readiness.readiness == "directional"
-    reasons = {r.reason for r in plan.rows}
+    assert plan.pool().readiness.readiness == "directional"
+    reasons = {r.reason for r in plan.pool().rows}
     assert {"included", "scenario", "not_analysis_ready", "triangulate_only", "incompatible_unit",
             "other_metric"} <= reasons
-    assert any(r.uncertainty_source == "confidence_interval" and r.ci_level == 0.9 for r in plan.rows)
-    assert any(r.uncertainty_source == "standard_error" and r.decision == "included" for r in plan.rows)
+    assert any(r.uncertainty_source == "confidence_interval" and r.ci_level == 0.9 for r in plan.pool().rows)
+    assert any(r.uncertainty_source == "standard_error" and r.decision == "included" for r in plan.pool().rows)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from marketbayesmeta.api import compile_config
+from marketbayesmeta.outputs import columns
 from marketbayesmeta.runtime import csvio, tables
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -97,9 +98,9 @@ def test_effect_preparation_csv_is_neutralised(tmp_path):
     shutil.copy(EXAMPLES / "config.yaml", tmp_path / "config.yaml")
     names = _tracker_with_formulas(tmp_path / "example_tracker.csv")
     plan = compile_config(tmp_path / "config.yaml")
-    text = csvio.csv_text(tables.EFFECT_PREPARATION_COLUMNS, tables.effect_preparation_rows(plan))
+    text = csvio.csv_text(columns("effect_preparation.csv"), tables.effect_preparation_rows(plan.pool()))
     records = list(csv.DictReader(io.StringIO(text, newline="")))
-    assert len(records) == len(plan.rows)
+    assert len(records) == len(plan.pool().rows)
     by_id = {r["study_id"]: r for r in records}
     assert "'=1+1" in by_id and "=1+1" not in by_id
     for study_id, name in names.items():

@@ -84,12 +84,19 @@ def plan_dict() -> dict[str, Any]:
     }
 
 
+_PLAN_LEVEL = ("package_version", "project_name", "project_notes", "sources")
+
+
 def make_plan(mutate: Callable[[dict[str, Any]], None] | None = None) -> Plan:
+    """A single-pool plan from :func:`plan_dict`'s flat view (plan-level and pool fields together)."""
     data = plan_dict()
-    data = {k: v for k, v in data.items() if k in Plan.model_fields}  # tolerate a trimmed model
     if mutate is not None:
         mutate(data)
-    return Plan.model_validate(data).with_hash()
+    pool = {k: v for k, v in data.items() if k not in _PLAN_LEVEL}
+    pool["reporting"] = {"interval": pool.pop("reporting_interval")}
+    pool.update(name=data["project_name"], label=pool["readiness"]["pool"])
+    plan = {k: data[k] for k in _PLAN_LEVEL} | {"layout": "single", "pools": [pool]}
+    return Plan.model_validate(plan).with_hash()
 
 
 HEADLINE = {
@@ -220,7 +227,7 @@ def test_changed_prior_is_in_priors_group(tmp_path: Path) -> None:
 
 def test_changed_model_estimate_names_study(tmp_path: Path) -> None:
     a_plan = make_plan()
-    old = a_plan.rows[1].model_estimate
+    old = a_plan.pool().rows[1].model_estimate
 
     def change(d: dict[str, Any]) -> None:
         d["rows"][1]["model_estimate"] = 0.0421

@@ -171,9 +171,13 @@ def test_blocking_duplicates_block(tmp_path: Path) -> None:
     assert result.exit_code == 3 and "blocking_duplicates" in {r["code"] for r in result.reasons}
 
 
-def test_forced_sampling_failure_exits_4_with_artefacts(tmp_path: Path) -> None:
+def test_forced_sampling_failure_exits_4_with_artefacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_sampler(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("forced sampling failure (test)")
+
+    monkeypatch.setattr("marketbayesmeta.runtime.model.sample_model", broken_sampler)
     plan = compile_config(_small(tmp_path))
-    result = execute_plan(plan, tmp_path / "run", quiet=True, fail_fit="main")
+    result = execute_plan(plan, tmp_path / "run", quiet=True)
     assert result.status == "failed" and result.exit_code == 4
     status = json.loads((tmp_path / "run" / "run_status.json").read_text())
     assert status["exit_code"] == 4 and "sampling_failed" in {r["code"] for r in status["reasons"]}
@@ -208,18 +212,24 @@ def test_ready_consistent_evidence_is_reportable_and_scenario_rows_are_not(tmp_p
     assert "scenario_uncertainty" in {x["code"] for x in r.reasons}
 
 
-def test_previous_run_survives_until_new_one_is_complete(tmp_path: Path) -> None:
+def test_previous_run_survives_until_new_one_is_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketbayesmeta.runtime.rundir import RunDirectory
+
     plan = compile_config(_small(tmp_path))
     first = execute_plan(plan, tmp_path / "run", quiet=True, report=False)
     before = (first.run_dir / "manifest.json").read_bytes()
     seen: dict[str, bool] = {}
 
-    def check(staging: Path) -> None:
+    start = RunDirectory.start
+
+    def check(self: RunDirectory) -> Path:
+        start(self)
         seen["previous_intact"] = (tmp_path / "run" / "manifest.json").read_bytes() == before
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(RunDirectory, "start", check)
     with pytest.raises(KeyboardInterrupt):
-        execute_plan(plan, tmp_path / "run", quiet=True, report=False, on_staging=check)
+        execute_plan(plan, tmp_path / "run", quiet=True, report=False)
     assert seen["previous_intact"]
     assert (tmp_path / "run" / "manifest.json").read_bytes() == before
     assert not list(tmp_path.glob(".run.staging-*"))

@@ -4,7 +4,7 @@ runtime and the audit trail. Everything the CLI does is a call to a function her
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .canonical import sha256_hex
@@ -97,6 +97,24 @@ def compile_config(path: str | Path) -> Plan:
     return plan.model_copy(update={"locations": Locations(
         config=str(cpath.resolve()), tracker=str(tpath.resolve()),
         output_directory=str(output_directory(config, cpath)))})
+
+
+def audit_tracker(path: str | Path) -> dict[str, Any]:
+    """Survey a tracker CSV, or the tracker of a YAML config (with its readiness thresholds):
+    readiness and quality checks for every evidence type × metric × scale group."""
+    from .compiler.survey import survey_table
+
+    path = Path(path)
+    thresholds = {"min_directional": 3, "min_ready": 4}
+    tracker_path = path
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        config = load_config(path)
+        tracker_path = Path(config.data.tracker)
+        thresholds = {"min_directional": config.readiness.min_rows_directional,
+                      "min_ready": config.readiness.min_rows_ready}
+    frame = load_tracker(tracker_path)
+    return {"tracker": str(tracker_path), "rows": len(frame), **thresholds,
+            "groups": survey_table(frame, **thresholds)}
 
 
 def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, **options: object) -> RunResult:

@@ -16,13 +16,15 @@ import functools
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator
 from itertools import compress, repeat
-from typing import Any
+from typing import Any, BinaryIO
 
 _CONTAINERS = (dict, list, tuple)
 _COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _INDENT = "  "
+CHUNK = 1 << 20  # bytes read at a time when a file is hashed or copied
 
 
 class CanonicalJSONError(ValueError):
@@ -106,9 +108,9 @@ def _string_keys_sorted(obj: dict) -> list[str]:
 
 
 def _holds_stream(value: Any) -> bool:
-    """Whether ``value`` is a dict with a :class:`StreamedArray` among its values (or theirs)."""
-    return isinstance(value, dict) and any(isinstance(v, StreamedArray) or _holds_stream(v)
-                                           for v in value.values())
+    """Whether ``value`` is a dict or list with a :class:`StreamedArray` among its members (or theirs)."""
+    members = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
+    return any(isinstance(v, StreamedArray) or _holds_stream(v) for v in members)
 
 
 def _located(pieces: Iterator[str], value: Any) -> Iterator[str]:
@@ -136,12 +138,18 @@ def _compact_stream(array: StreamedArray) -> Iterator[str]:
 def _compact(value: Any) -> Iterator[str]:
     if isinstance(value, StreamedArray):
         yield from _compact_stream(value)
-    elif _holds_stream(value):
+    elif _holds_stream(value) and isinstance(value, dict):
         yield "{"
         for n, key in enumerate(_string_keys_sorted(value)):
             yield ("," if n else "") + _COMPACT.encode(key) + ":"
             yield from _compact(value[key])
         yield "}"
+    elif _holds_stream(value):
+        yield "["
+        for n, item in enumerate(value):
+            yield "," if n else ""
+            yield from _compact(item)
+        yield "]"
     else:
         yield _dump(value)
 
@@ -149,8 +157,8 @@ def _compact(value: Any) -> Iterator[str]:
 def iter_canonical(value: Any) -> Iterator[str]:
     """The canonical JSON text of ``value`` in pieces (joined, they are :func:`canonical_dumps`).
 
-    A :class:`StreamedArray` may be ``value`` itself or a value in its dicts (not inside a list);
-    it is written one batch per piece.
+    A :class:`StreamedArray` may be ``value`` itself or a member of its dicts and lists; it is
+    written one batch per piece.
     """
     return _located(_compact(value), value)
 
@@ -166,6 +174,22 @@ def canonical_bytes(value: Any) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def hash_stream(stream: BinaryIO, chunk: int = CHUNK) -> tuple[str, int]:
+    """(sha256 hex, size) of everything readable from ``stream``."""
+    digest = hashlib.sha256()
+    size = 0
+    while block := stream.read(chunk):
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """(sha256 hex, size) of a file, read in chunks."""
+    with open(path, "rb") as fh:
+        return hash_stream(fh)
 
 
 def canonical_hash(value: Any) -> str:
@@ -246,12 +270,18 @@ def _pretty(value: Any, level: int) -> Iterator[str]:
                     _pretty_text(item, level + 1) for item in batch)
                 opened = True
         yield (close + "]") if opened else "[]"
-    elif _holds_stream(value):
+    elif _holds_stream(value) and isinstance(value, dict):
         yield "{"
         for n, key in enumerate(_string_keys_sorted(value)):
             yield ("," if n else "") + lead + _COMPACT.encode(key) + ": "
             yield from _pretty(value[key], level + 1)
         yield close + "}"
+    elif _holds_stream(value):
+        yield "["
+        for n, item in enumerate(value):
+            yield ("," if n else "") + lead
+            yield from _pretty(item, level + 1)
+        yield close + "]"
     else:
         yield _pretty_text(value, level)
 

@@ -88,10 +88,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _execute_one(plan_path: str, out: str | None, allow_stale: bool, quiet: bool,
-                 fit_jobs: int | None = None) -> int:
+                 fit_jobs: int | None = None, jobs: int = 1, dask: str | None = None) -> int:
     from .api import execute_plan
 
-    result = execute_plan(plan_path, out, allow_stale=allow_stale, quiet=quiet, fit_jobs=fit_jobs)
+    result = execute_plan(plan_path, out, allow_stale=allow_stale, quiet=quiet, fit_jobs=fit_jobs, jobs=jobs,
+                          dask_address=dask)
     _report_result(result)
     return result.exit_code
 
@@ -145,6 +146,13 @@ class _ExecuteOne:
 def cmd_execute(args: argparse.Namespace) -> int:
     if args.out and len(args.plans) > 1:
         raise InputError("--out takes one plan; with several, each runs into its own output directory")
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1 (got {args.jobs})")
+    if len(args.plans) == 1:  # one plan: --jobs runs its pools in parallel (a portfolio)
+        return _execute_one(args.plans[0], args.out, args.allow_stale, args.quiet, args.fit_jobs, args.jobs,
+                            args.dask)
+    if args.dask:
+        raise InputError("--dask takes one plan (its pools run on the cluster)")
     return _parallel(args.plans, args.jobs, _ExecuteOne(args.out, args.allow_stale, args.quiet,
                                                         1 if args.jobs > 1 else args.fit_jobs))
 
@@ -156,7 +164,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # plan.json, and overwriting it would break that run's manifest before the new run is complete
     # (or for good, if the new run is interrupted or refused). The run directory gets plan.json.
     plan = compile_config(args.config)
-    result = execute_plan(plan, args.out, allow_stale=False, quiet=args.quiet, fit_jobs=args.fit_jobs)
+    result = execute_plan(plan, args.out, allow_stale=False, quiet=args.quiet, fit_jobs=args.fit_jobs,
+                          jobs=args.jobs, dask_address=args.dask)
     _report_result(result)
     return result.exit_code
 
@@ -189,10 +198,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .compiler.audit import audit_tracker, render_audit
+    from .api import audit_tracker
+    from .compiler.survey import render_survey
 
     report = audit_tracker(args.path)
-    _out(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if args.json else render_audit(report))
+    _out(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if args.json else render_survey(report))
     return 0
 
 
@@ -229,8 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="run directory (default: the plan's outputs.directory)")
     s.add_argument("--allow-stale", action="store_true", help="run even if the config or tracker changed "
                    "since compile (recorded in run_status.json; never reportable)")
-    s.add_argument("--jobs", type=int, default=1, help="plans to execute at once (each then samples its fits "
-                   "in one process)")
+    s.add_argument("--jobs", type=int, default=1, help="worker processes: for one plan, its pools run this many "
+                   "at a time; for several plans, the plans do")
+    s.add_argument("--dask", metavar="ADDRESS", help="run the plan's pools on an existing Dask distributed cluster "
+                   "(e.g. tcp://scheduler:8786; needs the [dask] extra); same bytes as a local run")
     s.add_argument("--fit-jobs", type=int, default=None, metavar="N",
                    help="worker processes for the fits of one plan (default: one per core, at most 4; "
                         "results do not depend on it)")
@@ -239,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="compile and execute one config")
     s.add_argument("config")
+    s.add_argument("--jobs", type=int, default=1, help="pools to run at once (portfolio configs)")
+    s.add_argument("--dask", metavar="ADDRESS", help="run the pools on an existing Dask distributed cluster")
     s.add_argument("--fit-jobs", type=int, default=None, metavar="N",
                    help="worker processes for the fits of one plan (default: one per core, at most 4; "
                         "results do not depend on it)")

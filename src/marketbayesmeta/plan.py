@@ -1,5 +1,10 @@
 """The frozen analysis plan: the one model the compiler writes and the runtime reads.
 
+A plan holds one or more pools (:class:`Pool`): each is a self-contained meta-analysis (its tracker
+rows and decisions, priors, sensitivity grid and settings) with its own ``pool_hash``. A single-pool
+config gives layout ``single`` (the pool's files at the run directory's root); ``pools`` or
+``analysis.split_by`` give layout ``portfolio`` (``pools/<name>/``).
+
 ``plan_hash`` is the sha256 of the canonical JSON of every field except ``plan_hash`` and
 ``locations``. ``locations`` holds where the config, tracker and output directory were, relative to
 the directory holding plan.json, so moving the plan never changes its hash and a copied project
@@ -25,10 +30,9 @@ from .canonical import (
     strict_loads,
 )
 from .errors import PlanError
+from .settings import Diagnostics, Materiality, Reporting, Sampler
 from .vocabulary import (
     Decision,
-    NutsSampler,
-    OnFailure,
     Readiness,
     Scale,
     ScenarioLevel,
@@ -36,11 +40,12 @@ from .vocabulary import (
     UncertaintySource,
 )
 
-PLAN_FORMAT = "marketbayesmeta.plan/1"
+PLAN_FORMAT = "marketbayesmeta.plan/2"
 UNHASHED_FIELDS = frozenset({"plan_hash", "locations"})
 _ROW_BATCH = 1_000  # rows dumped at a time when a plan is hashed or written
 
 FitKind = Literal["main", "prior", "uncertainty", "leave_one_out"]
+Layout = Literal["single", "portfolio"]
 
 
 class _Frozen(BaseModel):
@@ -118,30 +123,7 @@ class PriorSet(_Frozen):
     tau_family: TauFamilyName
 
 
-class Sampler(_Frozen):
-    chains: int
-    draws: int
-    tune: int
-    target_accept: float
-    random_seed: int
-    nuts_sampler: NutsSampler
-
-
-class Thresholds(_Frozen):
-    max_rhat: float
-    min_ess_bulk: float
-    min_ess_tail: float
-    max_divergences: int
-    max_exact_z: float
-    min_bfmi: float
-    on_failure: OnFailure
-
-
-class Materiality(_Frozen):
-    mean_shift_sd: float
-    prob_positive_shift: float
-    prob_positive_crosses_half: bool
-    interval_width_change: float
+class MaterialityRule(Materiality):
     rule: str  # the rule in words, for the report
 
 
@@ -163,7 +145,7 @@ class SensitivityPlan(_Frozen):
     uncertainty_status: str  # "applicable", "disabled", or "not applicable: ..." (no fit)
     leave_one_out: bool
     reference_prior: str  # prior spec name the deltas are taken against
-    materiality: Materiality
+    materiality: MaterialityRule
 
 
 class Source(_Frozen):
@@ -181,51 +163,41 @@ class Locations(_Frozen):
     output_directory: str
 
 
-class Plan(_Frozen):
-    format: Literal["marketbayesmeta.plan/1"] = PLAN_FORMAT
-    package_version: str
-    plan_hash: str = ""
-    project_name: str
-    project_notes: str
+class Pool(_Frozen):
+    """One pool of the plan: everything its execution reads (rows, priors, grid, settings).
+
+    ``pool_hash`` is the sha256 of the canonical JSON of the pool's content (every field but
+    ``pool_hash``) together with the plan's package version, project name and notes: a pool whose
+    hash is unchanged gives the same files, which is what incremental portfolio runs rely on.
+    """
+
+    name: str  # unique within the plan; the pool's directory under pools/ in a portfolio run
+    pool_hash: str = ""
+    label: str  # "evidence_types/metric/scale" plus filters, readiness.csv's "pool" column
     metric: str
     scale: Scale
     evidence_types: list[str]
+    filters: dict[str, list[str]] = Field(default_factory=dict)  # tracker column -> accepted values
     triangulate_only_justification: str | None
-    sources: dict[str, Source]  # "config", "tracker"
     rows: list[Row]
     duplicates: list[DuplicateGroup]
     readiness: ReadinessVerdict
     priors: dict[str, Provenanced]  # mu_mean, mu_sd, tau_scale, tau_family
     scenario_se: dict[str, Provenanced]  # low, medium, high (model-scale SEs)
     sampler: Sampler
-    thresholds: Thresholds
+    thresholds: Diagnostics
     sensitivity: SensitivityPlan
     fits: list[Fit]
-    reporting_interval: float
-    locations: Locations | None = None
+    reporting: Reporting
 
-    # -- derived views -------------------------------------------------------------------------
-    def content(self) -> dict[str, Any]:
-        """The hashed content: everything but ``plan_hash`` and ``locations``."""
-        return self.model_dump(mode="json", exclude=set(UNHASHED_FIELDS))
+    def document(self) -> dict[str, Any]:
+        """``model_dump(mode="json")`` with ``rows`` streamed (see :func:`_rows_stream`)."""
+        dumped = self.model_dump(mode="json", exclude={"rows"})
+        return {name: _rows_stream(self.rows) if name == "rows" else dumped[name] for name in type(self).model_fields}
 
-    def compute_hash(self) -> str:
-        """sha256 of the canonical JSON of :meth:`content`, streamed (rows dumped in batches)."""
-        try:
-            return canonical_hash(self._document(exclude=UNHASHED_FIELDS))
-        except UnicodeEncodeError:
-            canonical_bytes(self.content())  # raises again, positioned in the whole text
-            raise
-
-    def _document(self, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """``model_dump(mode="json", exclude=exclude)`` with ``rows`` as a :class:`StreamedArray`,
-        so that a plan of many rows is hashed or written without dumping them all at once."""
-        dumped = self.model_dump(mode="json", exclude=set(exclude) | {"rows"})
-        return {name: _rows_stream(self.rows) if name == "rows" else dumped[name]
-                for name in type(self).model_fields if name not in exclude}
-
-    def with_hash(self) -> Plan:
-        return self.model_copy(update={"plan_hash": self.compute_hash()})
+    def compute_hash(self, context: dict[str, Any]) -> str:
+        return canonical_hash({"context": context, "pool": {k: v for k, v in self.document().items()
+                                                             if k != "pool_hash"}})
 
     def fit(self, name: str) -> Fit:
         for f in self.fits:
@@ -242,19 +214,77 @@ class Plan(_Frozen):
             se = r.model_se
             if r.decision == "scenario" and fit.scenario_level is not None:
                 se = float(self.scenario_se[fit.scenario_level].value)
-            assert r.model_estimate is not None and se is not None
+            if r.model_estimate is None or se is None:  # the compiler never lets such a row in
+                raise PlanError(f"pool {self.name}: row {r.row} ({r.study_id}) is pooled without a model-scale "
+                                "estimate and SE; recompile the plan")
             ids.append(r.study_id)
             ys.append(r.model_estimate)
             ses.append(se)
         return ids, ys, ses
 
     @property
-    def pooled_rows(self) -> list[Row]:
-        return [r for r in self.rows if r.decision != "excluded"]
-
-    @property
     def has_blocking_duplicates(self) -> bool:
         return any(d.kind == "blocking" for d in self.duplicates)
+
+
+class Plan(_Frozen):
+    format: Literal["marketbayesmeta.plan/2"] = PLAN_FORMAT
+    package_version: str
+    plan_hash: str = ""
+    project_name: str
+    project_notes: str
+    sources: dict[str, Source]  # "config", "tracker"
+    layout: Layout  # "single": one pool, its files at the run directory's root; "portfolio": pools/<name>/
+    pools: list[Pool]
+    locations: Locations | None = None
+
+    # -- derived views -------------------------------------------------------------------------
+    def content(self) -> dict[str, Any]:
+        """The hashed content: everything but ``plan_hash`` and ``locations``."""
+        return self.model_dump(mode="json", exclude=set(UNHASHED_FIELDS))
+
+    def compute_hash(self) -> str:
+        """sha256 of the canonical JSON of :meth:`content`, streamed (rows dumped in batches)."""
+        try:
+            return content_hash(self._document())
+        except UnicodeEncodeError:
+            canonical_bytes(self.content())  # raises again, positioned in the whole text
+            raise
+
+    def _document(self) -> dict[str, Any]:
+        """``model_dump(mode="json")`` with every pool's ``rows`` streamed, so that a plan of many rows
+        is hashed or written without dumping them all at once."""
+        dumped = self.model_dump(mode="json", exclude={"pools"})
+        dumped["pools"] = [pool.document() for pool in self.pools]
+        return {name: dumped[name] for name in type(self).model_fields}
+
+    def pool_context(self) -> dict[str, Any]:
+        """What a pool's hash covers besides the pool itself."""
+        return {"format": self.format, "package_version": self.package_version,
+                "project_name": self.project_name, "project_notes": self.project_notes}
+
+    def with_hash(self) -> Plan:
+        context = self.pool_context()
+        pools = [p.model_copy(update={"pool_hash": p.compute_hash(context)}) for p in self.pools]
+        plan = self.model_copy(update={"pools": pools})
+        return plan.model_copy(update={"plan_hash": plan.compute_hash()})
+
+    def pool(self, name: str | None = None) -> Pool:
+        """The pool called ``name``; without a name, the only pool of a single-pool plan."""
+        if name is None:
+            if len(self.pools) != 1:
+                raise KeyError(f"the plan has {len(self.pools)} pools; name one")
+            return self.pools[0]
+        for p in self.pools:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def content_hash(document: dict[str, Any]) -> str:
+    """The plan-hash rule, for a plan object's document or a plan.json read as plain JSON: sha256
+    of the canonical JSON of every field but :data:`UNHASHED_FIELDS`."""
+    return canonical_hash({k: v for k, v in document.items() if k not in UNHASHED_FIELDS})
 
 
 def _rows_stream(rows: list[Row]) -> StreamedArray:
@@ -294,6 +324,11 @@ def plan_to_text(plan: Plan, plan_dir: str | Path | None = None) -> str:
     if plan_dir is not None:
         plan = _rebase(plan, _relative, Path(plan_dir))
     return pretty_dumps(plan._document())
+
+
+def pool_to_text(pool: Pool) -> str:
+    """A pool's section of the plan as readable JSON (``pool.json`` of a portfolio run)."""
+    return pretty_dumps(pool.document())
 
 
 def write_plan(plan: Plan, path: str | Path) -> Path:
@@ -344,6 +379,11 @@ def parse_plan(text: str | bytes, filename: str = "plan.json") -> Plan:
         raise PlanError(f"{filename}: the plan's content does not match its plan_hash (recorded "
                         f"{plan.plan_hash[:12] or '(none)'}…, content {expected[:12]}…): it was edited "
                         "after compile. Recompile it from the config instead of editing plan.json.")
+    context = plan.pool_context()
+    for pool in plan.pools:
+        if pool.pool_hash != pool.compute_hash(context):
+            raise PlanError(f"{filename}: pool {pool.name!r} does not match its pool_hash: the plan was edited "
+                            "after compile. Recompile it from the config.")
     return plan
 
 

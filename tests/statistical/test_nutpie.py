@@ -20,7 +20,7 @@ def test_nutpie_grid_is_reproducible_and_matches_exact(tmp_path: Path) -> None:
     cfg = tmp_path / "examples" / "config.yaml"
     cfg.write_text(cfg.read_text().replace("random_seed: 20260603}", "random_seed: 20260603, nuts_sampler: nutpie}"))
     plan = compile_config(cfg)
-    assert plan.sampler.nuts_sampler == "nutpie"
+    assert plan.pool().sampler.nuts_sampler == "nutpie"
     a = execute_plan(plan, tmp_path / "a", quiet=True, report=False)
     b = execute_plan(plan, tmp_path / "b", quiet=True, report=False)
     assert a.exit_code == 0, a.reasons
@@ -29,6 +29,6 @@ def test_nutpie_grid_is_reproducible_and_matches_exact(tmp_path: Path) -> None:
     with (a.run_dir / "diagnostics.csv").open() as f:
         rows = list(csv.DictReader(f))
     exact = [r for r in rows if r["check"].startswith("exact_z_")]
-    assert len(exact) == 6 * len(plan.fits)
+    assert len(exact) == 6 * len(plan.pool().fits)
     assert all(r["pass"] == "true" for r in exact), [r for r in exact if r["pass"] != "true"]
     assert all(r["pass"] == "true" for r in rows if r["check"] == "divergences")

@@ -21,8 +21,9 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
+from ..canonical import CHUNK
 from ..errors import InputError, MarketBayesMetaError, Problem
-from .manifest import CHUNK, MANIFEST_NAME, read_manifest
+from .manifest import MANIFEST_NAME, read_manifest
 from .verify import verify_run
 
 __all__ = ["ArchiveRefused", "archive_format", "archive_run"]

@@ -48,6 +48,7 @@ GROUPS = (
     "project",
     "package",
     "sources",
+    "pools",
     "readiness",
     "duplicates",
     "rows",
@@ -64,12 +65,12 @@ GROUPS = (
     "results",
 )
 
-_PROJECT_FIELDS = ("project_name", "project_notes", "metric", "scale", "evidence_types",
-                   "triangulate_only_justification", "reporting_interval", "output_directory",
-                   "format")
-_HANDLED = frozenset(_PROJECT_FIELDS) | {
-    "package_version", "plan_hash", "locations", "sources", "readiness", "duplicates", "rows",
-    "priors", "scenario_se", "sampler", "thresholds", "sensitivity", "fits"}
+_PROJECT_FIELDS = ("project_name", "project_notes", "layout", "format")
+_POOL_FIELDS = ("metric", "scale", "evidence_types", "filters", "triangulate_only_justification", "label")
+_HANDLED = frozenset(_PROJECT_FIELDS) | {"package_version", "plan_hash", "locations", "sources", "pools"}
+_POOL_HANDLED = frozenset(_POOL_FIELDS) | {
+    "name", "pool_hash", "readiness", "duplicates", "rows", "priors", "scenario_se", "sampler", "thresholds",
+    "sensitivity", "fits", "reporting"}
 _DECISION_FIELDS = frozenset({"decision", "reason", "reason_message"})
 _TRANSFORM_FIELDS = frozenset({"model_estimate", "model_se", "uncertainty_source"})
 _SOURCE_VALUE_FIELDS = frozenset({"unit", "source_estimate", "source_se", "ci_lower", "ci_upper",
@@ -419,6 +420,58 @@ def _cut(text: str, width: int = 72) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _pool_summary(q: dict[str, Any]) -> dict[str, Any]:
+    return {"metric": q.get("metric"), "scale": q.get("scale"), "filters": q.get("filters"),
+            "rows": len(q.get("rows") or []), "readiness": (q.get("readiness") or {}).get("readiness")}
+
+
+def _pool_pairs(pa: dict[str, Any], pb: dict[str, Any],
+                col: _Collector) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Pools compared with each other: the only pools of two single-pool plans; otherwise pools of
+    the same name (a pool on one side only is ``added``/``removed`` in group "pools")."""
+    pools_a = {q["name"]: q for q in pa.get("pools") or []}
+    pools_b = {q["name"]: q for q in pb.get("pools") or []}
+    if pa.get("layout") == pb.get("layout") == "single" and len(pools_a) == len(pools_b) == 1:
+        return [("", next(iter(pools_a.values())), next(iter(pools_b.values())))]
+    for name, q in pools_a.items():
+        if name not in pools_b:
+            col.changes.append(Change("pools", name, "pool", _pool_summary(q), None, "removed"))
+    for name, q in pools_b.items():
+        if name not in pools_a:
+            col.changes.append(Change("pools", name, "pool", None, _pool_summary(q), "added"))
+    return [(f"{name}: ", pools_a[name], pools_b[name]) for name in pools_a if name in pools_b]
+
+
+def _diff_pool(col: _Collector, prefix: str, pa: dict[str, Any], pb: dict[str, Any]) -> None:
+    """Every group of one pool; items are prefixed with ``prefix`` (the pool's name in a portfolio)."""
+    def named(d: dict[str, Any]) -> dict[str, Any]:
+        return {prefix + k: v for k, v in d.items()}
+
+    item = prefix + "pool" if prefix else "plan"
+    col.fields("project", item, {k: pa.get(k) for k in _POOL_FIELDS if k in pa},
+               {k: pb.get(k) for k in _POOL_FIELDS if k in pb})
+    col.fields("readiness", prefix + "verdict", _flatten(pa.get("readiness") or {}),
+               _flatten(pb.get("readiness") or {}))
+    col.keyed("duplicates", named({_duplicate_key(d): d for d in pa.get("duplicates") or []}),
+              named({_duplicate_key(d): d for d in pb.get("duplicates") or []}), presence="duplicate",
+              summary=lambda d: d.get("message"))
+    rows_a = named({r["study_id"]: r for r in pa.get("rows") or []})
+    rows_b = named({r["study_id"]: r for r in pb.get("rows") or []})
+    col.keyed("rows", rows_a, rows_b, presence="row", summary=_row_summary, classify=_row_group)
+    col.keyed("priors", named(pa.get("priors") or {}), named(pb.get("priors") or {}), presence="prior")
+    col.keyed("uncertainty scenarios", named(pa.get("scenario_se") or {}), named(pb.get("scenario_se") or {}),
+              presence="scenario")
+    for group, key in (("sampler", "sampler"), ("diagnostic thresholds", "thresholds"),
+                       ("sensitivity settings", "sensitivity"), ("project", "reporting")):
+        col.fields(group, prefix + key, _flatten(pa.get(key) or {}), _flatten(pb.get(key) or {}))
+    fits_a = named({f["name"]: {k: v for k, v in f.items() if k != "name"} for f in pa.get("fits") or []})
+    fits_b = named({f["name"]: {k: v for k, v in f.items() if k != "name"} for f in pb.get("fits") or []})
+    col.keyed("sensitivity grid", fits_a, fits_b, presence="fit")
+    other_a = {k: v for k, v in pa.items() if k not in _POOL_HANDLED}
+    other_b = {k: v for k, v in pb.items() if k not in _POOL_HANDLED}
+    col.fields("other", item, _flatten(other_a), _flatten(other_b))
+
+
 def diff_plans(a: Side | str | Path, b: Side | str | Path) -> DiffResult:
     """Compare two sides (Side objects, or paths given to :func:`load_side`)."""
     sa = a if isinstance(a, Side) else load_side(a)
@@ -432,32 +485,11 @@ def diff_plans(a: Side | str | Path, b: Side | str | Path) -> DiffResult:
     col.fields("package", "plan", {"package_version": pa.get("package_version")},
                {"package_version": pb.get("package_version")})
     col.keyed("sources", pa.get("sources") or {}, pb.get("sources") or {}, presence="source")
-    col.fields("readiness", "verdict", _flatten(pa.get("readiness") or {}),
-               _flatten(pb.get("readiness") or {}))
-    col.keyed("duplicates", {_duplicate_key(d): d for d in pa.get("duplicates") or []},
-              {_duplicate_key(d): d for d in pb.get("duplicates") or []}, presence="duplicate",
-              summary=lambda d: d.get("message"))
-
-    rows_a = {r["study_id"]: r for r in pa.get("rows") or []}
-    rows_b = {r["study_id"]: r for r in pb.get("rows") or []}
-    col.keyed("rows", rows_a, rows_b, presence="row", summary=_row_summary, classify=_row_group)
-
-    col.keyed("priors", pa.get("priors") or {}, pb.get("priors") or {}, presence="prior")
-    col.keyed("uncertainty scenarios", pa.get("scenario_se") or {}, pb.get("scenario_se") or {},
-              presence="scenario")
-    col.fields("sampler", "sampler", _flatten(pa.get("sampler") or {}),
-               _flatten(pb.get("sampler") or {}))
-    col.fields("diagnostic thresholds", "thresholds", _flatten(pa.get("thresholds") or {}),
-               _flatten(pb.get("thresholds") or {}))
-    col.fields("sensitivity settings", "sensitivity", _flatten(pa.get("sensitivity") or {}),
-               _flatten(pb.get("sensitivity") or {}))
-    fits_a = {f["name"]: {k: v for k, v in f.items() if k != "name"} for f in pa.get("fits") or []}
-    fits_b = {f["name"]: {k: v for k, v in f.items() if k != "name"} for f in pb.get("fits") or []}
-    col.keyed("sensitivity grid", fits_a, fits_b, presence="fit")
-    # fields added to the plan model later: compared generically
     other_a = {k: v for k, v in pa.items() if k not in _HANDLED}
     other_b = {k: v for k, v in pb.items() if k not in _HANDLED}
     col.fields("other", "plan", _flatten(other_a), _flatten(other_b))
+    for prefix, qa, qb in _pool_pairs(pa, pb, col):
+        _diff_pool(col, prefix, qa, qb)
 
     if sa.kind == "run" and sb.kind == "run":
         ra, rb = sa.results or {}, sb.results or {}

@@ -12,20 +12,18 @@ itself, recursively, as POSIX paths relative to the run directory, sorted by pat
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from ..canonical import CanonicalJSONError, pretty_dumps, strict_loads
+from ..canonical import CanonicalJSONError, hash_file, pretty_dumps, strict_loads
 from ..errors import InputError
 
 MANIFEST_FORMAT = "marketbayesmeta.manifest/1"
 MANIFEST_NAME = "manifest.json"
-CHUNK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -49,23 +47,6 @@ def unsafe_path_reason(name: str) -> str | None:
     if any(p in ("", ".") for p in parts):
         return "contains an empty or '.' component"
     return None
-
-
-# -- hashing ---------------------------------------------------------------------------------------
-
-def hash_stream(stream: BinaryIO) -> tuple[str, int]:
-    """(sha256 hex, size) of everything readable from ``stream``."""
-    h = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(CHUNK):
-        h.update(chunk)
-        size += len(chunk)
-    return h.hexdigest(), size
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    with open(path, "rb") as fh:
-        return hash_stream(fh)
 
 
 def iter_run_files(run_dir: Path) -> Iterator[tuple[str, Path]]:

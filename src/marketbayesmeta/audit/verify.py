@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..canonical import CanonicalJSONError, canonical_hash, sha256_hex, strict_loads
+from ..canonical import CanonicalJSONError, hash_file, hash_stream, sha256_hex, strict_loads
 from ..errors import InputError, Problem
+from ..plan import content_hash
 from .manifest import (
     MANIFEST_NAME,
-    hash_file,
-    hash_stream,
     iter_run_files,
     read_manifest,
     unsafe_path_reason,
@@ -38,7 +37,6 @@ __all__ = ["FileMismatch", "UnsafeArchiveError", "VerifyResult", "archive_kind",
 # Small files kept in memory while scanning an archive (manifest, plan, status), by base name.
 _KEEP = frozenset({MANIFEST_NAME, "plan.json", "run_status.json"})
 _KEEP_MAX = 64 << 20
-_UNHASHED_PLAN_FIELDS = ("plan_hash", "locations")
 
 
 class UnsafeArchiveError(InputError):
@@ -273,11 +271,6 @@ def _archive_root(path: Path, scan: _Scan) -> str:
 
 # -- comparing -------------------------------------------------------------------------------------
 
-def _plan_content_hash(data: Any) -> str:
-    content = {k: v for k, v in data.items() if k not in _UNHASHED_PLAN_FIELDS}
-    return canonical_hash(content)
-
-
 def _consistency(manifest_hash: str, kept: dict[str, bytes], changed: set[str]) -> list[str]:
     """Cross-check plan.json and run_status.json (when present and unchanged) against the manifest."""
     out: list[str] = []
@@ -291,7 +284,7 @@ def _consistency(manifest_hash: str, kept: dict[str, bytes], changed: set[str]) 
         if isinstance(plan, dict):
             recorded = plan.get("plan_hash")
             try:
-                content = _plan_content_hash(plan)
+                content = content_hash(plan)
             except CanonicalJSONError:
                 content = None
             if content is not None and recorded != content:

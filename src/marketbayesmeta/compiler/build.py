@@ -13,19 +13,19 @@ import pandas as pd
 
 from ..plan import (
     DuplicateGroup,
-    Materiality,
+    MaterialityRule,
     Plan,
+    Pool,
     PriorSet,
     ReadinessVerdict,
     Row,
-    Sampler,
     SensitivityPlan,
     Source,
-    Thresholds,
 )
 from .config import Config
 from .duplicates import Duplicate, find_duplicates
 from .grid import build_fits, resolve_priors, resolve_scenarios
+from .pools import describe_filters, pool_specs, scope_mask
 from .prepare import (
     REASONS,
     TRIANGULATE_ONLY_EVIDENCE,
@@ -44,16 +44,14 @@ TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _materiality(config: Config) -> Materiality:
+def _materiality(config: Config) -> MaterialityRule:
     m = config.sensitivity.materiality
     rule = (f"prior dependence is material when, across the prior grid, the posterior mean of mu moves "
             f"by more than {m.mean_shift_sd:g} of the reference fit's posterior sd, or P(mu > 0) moves by "
             f"more than {m.prob_positive_shift:g}"
             + (" or crosses 0.5" if m.prob_positive_crosses_half else "")
             + f", or the interval width changes by more than {100 * m.interval_width_change:g} %")
-    return Materiality(mean_shift_sd=m.mean_shift_sd, prob_positive_shift=m.prob_positive_shift,
-                       prob_positive_crosses_half=m.prob_positive_crosses_half,
-                       interval_width_change=m.interval_width_change, rule=rule)
+    return MaterialityRule(**m.model_dump(), rule=rule)
 
 
 def _opt(x: float) -> float | None:
@@ -209,9 +207,9 @@ def _duplicate_groups(dups: list[Duplicate], frame: pd.DataFrame, rows: list[Row
     return groups
 
 
-def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, Source],
-                 package_version: str) -> Plan:
-    """Compile a validated config and tracker table into a hashed plan."""
+def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
+                 filters: dict[str, tuple[str, ...]] | None = None) -> Pool:
+    """Compile one pool of ``config`` over the tracker rows of its scope (an unhashed :class:`Pool`)."""
     a = config.analysis
     scenarios = resolve_scenarios(config)
     scenario_se = {k: float(v.value) for k, v in scenarios.items()}
@@ -242,37 +240,37 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
     r = config.readiness
     verdict, why = readiness_verdict(len(pooled_ids), n_scenario, min_directional=r.min_rows_directional,
                                      min_ready=r.min_rows_ready, blocking_duplicates=n_blocking)
-    eligible = int(comparable.sum())
-    pool = f"{'+'.join(a.evidence_types)}/{a.metric}/{a.scale}"
+    label = f"{'+'.join(a.evidence_types)}/{a.metric}/{a.scale}"
+    if filters:
+        label += f" ({describe_filters(filters)})"
 
     priors = resolve_priors(config)
     main = PriorSet(mu_mean=float(priors["mu_mean"].value), mu_sd=float(priors["mu_sd"].value),
                     tau_scale=float(priors["tau_scale"].value), tau_family=str(priors["tau_family"].value))
     fits, unc_status, reference = build_fits(config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids)
-    s, d = config.sampler, config.diagnostics
-    plan_data = {
-        "package_version": package_version,
-        "project_name": config.project.name,
-        "project_notes": config.project.notes,
-        "metric": a.metric, "scale": a.scale, "evidence_types": list(a.evidence_types),
-        "triangulate_only_justification": a.triangulate_only_justification,
-        "sources": sources,
-        "rows": rows,
-        "duplicates": _duplicate_groups(dups, tracker, rows),
-        "readiness": ReadinessVerdict(pool=pool, eligible=eligible, included=len(pooled_ids) - n_scenario,
-                                      scenario=n_scenario, readiness=verdict, why=why,
-                                      min_rows_directional=r.min_rows_directional,
-                                      min_rows_ready=r.min_rows_ready),
-        "priors": priors,
-        "scenario_se": scenarios,
-        "sampler": Sampler(**s.model_dump()),
-        "thresholds": Thresholds(**d.model_dump()),
-        "sensitivity": SensitivityPlan(prior=config.sensitivity.prior, uncertainty=config.sensitivity.uncertainty,
-                                       uncertainty_status=unc_status,
-                                       leave_one_out=config.sensitivity.leave_one_out,
-                                       reference_prior=reference, materiality=_materiality(config)),
-        "fits": fits,
-        "reporting_interval": config.reporting.interval,
-    }
-    plan = Plan.model_validate({k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in plan_data.items()})
-    return plan.with_hash()
+    return Pool(
+        name=name, label=label, metric=a.metric, scale=a.scale, evidence_types=list(a.evidence_types),
+        filters={c: list(v) for c, v in (filters or {}).items()},
+        triangulate_only_justification=a.triangulate_only_justification,
+        rows=rows, duplicates=_duplicate_groups(dups, tracker, rows),
+        readiness=ReadinessVerdict(pool=label, eligible=int(comparable.sum()),
+                                   included=len(pooled_ids) - n_scenario, scenario=n_scenario, readiness=verdict,
+                                   why=why, min_rows_directional=r.min_rows_directional,
+                                   min_rows_ready=r.min_rows_ready),
+        priors=priors, scenario_se=scenarios, sampler=config.sampler.model_copy(update={"max_draws": config.sampler.draw_limit}),
+        thresholds=config.diagnostics,
+        sensitivity=SensitivityPlan(prior=config.sensitivity.prior, uncertainty=config.sensitivity.uncertainty,
+                                    uncertainty_status=unc_status, leave_one_out=config.sensitivity.leave_one_out,
+                                    reference_prior=reference, materiality=_materiality(config)),
+        fits=fits, reporting=config.reporting)
+
+
+def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, Source],
+                 package_version: str) -> Plan:
+    """Compile a validated config and tracker table into a hashed plan (one pool per :class:`PoolSpec`)."""
+    config_file = sources["config"].name if "config" in sources else "config"
+    layout, specs = pool_specs(config, tracker, config_file=config_file)
+    pools = [compile_pool(s.config, tracker[scope_mask(tracker, s, layout)], name=s.name, filters=s.filters)
+             for s in specs]
+    return Plan(package_version=package_version, project_name=config.project.name,
+                project_notes=config.project.notes, sources=sources, layout=layout, pools=pools).with_hash()

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..vocabulary import NutsSampler, OnFailure, Scale, TauFamilyName
+from ..settings import Diagnostics, Materiality, Reporting, Sampler
+from ..vocabulary import Scale, TauFamilyName
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -40,13 +41,28 @@ class Data(_Strict):
     tracker: str = Field(min_length=1, description="tracker CSV, relative to the config file")
 
 
+FILTER_COLUMNS = ("brand", "market", "channel", "population", "design")
+FilterColumn = Literal[FILTER_COLUMNS]  # type: ignore[valid-type]
+PoolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=80)]
+
+
 class Analysis(_Strict):
-    metric: str = Field(min_length=1, description="the tracker metric to pool")
+    metric: str | None = Field(None, min_length=1, description="the tracker metric to pool (required unless "
+                                                                "every entry of `pools` names its metric)")
     scale: Scale = "log_relative"
-    evidence_types: list[str] = Field(min_length=1, description="evidence types allowed into the pool")
+    evidence_types: list[str] | None = Field(None, min_length=1, description="evidence types allowed into the pool")
     triangulate_only_justification: str | None = Field(
         None, min_length=1,
         description="written reason to let triangulate-only rows (mmm; roi, iroas, cpa, cpo, pa2) into the pool")
+    split_by: list[FilterColumn] | None = Field(
+        None, min_length=1, description="one pool per distinct value (combination) of these tracker columns")
+
+    @field_validator("split_by")
+    @classmethod
+    def _distinct(cls, cols: list[str] | None) -> list[str] | None:
+        if cols is not None and len(set(cols)) != len(cols):
+            raise ValueError("split_by lists a column twice")
+        return cols
 
 
 class Priors(_Strict):
@@ -66,26 +82,6 @@ class Uncertainty(_Strict):
     scenarios: Scenarios = Scenarios()
 
 
-class Sampler(_Strict):
-    chains: int = Field(4, ge=1, le=64)
-    draws: int = Field(1000, ge=10, le=1_000_000)
-    tune: int = Field(1000, ge=0, le=1_000_000)
-    target_accept: float = Field(0.9, gt=0, lt=1)
-    random_seed: int = Field(20260603, ge=0, le=2**32 - 1)
-    nuts_sampler: NutsSampler = Field(
-        "pymc", description="pymc (default) or nutpie (needs the nutpie extra)")
-
-
-class Diagnostics(_Strict):
-    max_rhat: float = Field(1.01, gt=1, allow_inf_nan=False)
-    min_ess_bulk: float = Field(400, ge=0, allow_inf_nan=False)
-    min_ess_tail: float = Field(400, ge=0, allow_inf_nan=False)
-    max_divergences: int = Field(0, ge=0)
-    max_exact_z: float = Field(4.0, gt=0, allow_inf_nan=False)
-    min_bfmi: float = Field(0.3, ge=0, allow_inf_nan=False)
-    on_failure: OnFailure = "block"
-
-
 class Readiness(_Strict):
     min_rows_directional: int = Field(3, ge=1)
     min_rows_ready: int = Field(4, ge=1)
@@ -103,15 +99,6 @@ class PriorSpec(_Strict):
     mu_sd: PositiveFloat | None = None
     tau_scale: PositiveFloat | None = None
     tau_family: TauFamilyName | None = None
-
-
-class Materiality(_Strict):
-    """When prior dependence counts as material (SPEC §7 reportability)."""
-
-    mean_shift_sd: float = Field(0.5, gt=0, description="|Δ mean(mu)| in units of the reference fit's sd(mu)")
-    prob_positive_shift: float = Field(0.10, gt=0, lt=1, description="|Δ P(mu > 0)|")
-    prob_positive_crosses_half: bool = Field(True, description="P(mu > 0) on the other side of 0.5")
-    interval_width_change: float = Field(0.25, gt=0, description="|relative change| of interval width")
 
 
 class Sensitivity(_Strict):
@@ -134,8 +121,27 @@ class Sensitivity(_Strict):
         return specs
 
 
-class Reporting(_Strict):
-    interval: float = Field(0.95, gt=0.5, lt=1)
+class PoolConfig(_Strict):
+    """One named pool; unset keys take the values of ``analysis``, ``priors`` (key by key) and
+    ``sensitivity`` (as a whole)."""
+
+    name: PoolName
+    metric: str | None = Field(None, min_length=1)
+    scale: Scale | None = None
+    evidence_types: list[str] | None = Field(None, min_length=1)
+    filters: dict[FilterColumn, list[str]] = Field(
+        default_factory=dict, description="tracker column -> accepted values (case-insensitive)")
+    triangulate_only_justification: str | None = Field(None, min_length=1)
+    priors: Priors | None = None
+    sensitivity: Sensitivity | None = None
+
+    @field_validator("filters")
+    @classmethod
+    def _values(cls, filters: dict[str, list[str]]) -> dict[str, list[str]]:
+        for column, values in filters.items():
+            if not values:
+                raise ValueError(f"filter '{column}' lists no value")
+        return filters
 
 
 class Outputs(_Strict):
@@ -159,3 +165,23 @@ class Config(_Strict):
     sensitivity: Sensitivity = Sensitivity()
     reporting: Reporting = Reporting()
     outputs: Outputs = Outputs()
+    pools: list[PoolConfig] | None = Field(None, min_length=1, description="several named pools in one plan")
+
+    @model_validator(mode="after")
+    def _pools_complete(self) -> Config:
+        a = self.analysis
+        if self.pools is None:
+            missing = [k for k in ("metric", "evidence_types") if getattr(a, k) is None]
+            if missing:
+                raise ValueError(f"analysis.{' and analysis.'.join(missing)} required (or list `pools`)")
+            return self
+        names = [p.name for p in self.pools]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"pool names must be unique; repeated: {', '.join(repeated)}")
+        for p in self.pools:
+            missing = [k for k in ("metric", "evidence_types") if getattr(p, k) is None and getattr(a, k) is None]
+            if missing:
+                raise ValueError(f"pool '{p.name}' has no {' and no '.join(missing)} (set it on the pool or in "
+                                 "analysis)")
+        return self

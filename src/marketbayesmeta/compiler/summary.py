@@ -1,8 +1,9 @@
-"""The readable summary printed by ``compile``."""
+"""The readable summary printed by ``compile``: one section per pool (a portfolio adds one line per
+pool first)."""
 
 from __future__ import annotations
 
-from ..plan import Plan
+from ..plan import Plan, Pool
 
 
 def _fmt(x: float | None) -> str:
@@ -17,24 +18,50 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def render_summary(plan: Plan, *, max_rows: int = 200) -> str:
-    """Counts, each row's decision/reason/transform, priors, grid, readiness and the hash."""
-    counts = {d: sum(r.decision == d for r in plan.rows) for d in ("included", "scenario", "excluded")}
-    lines = [f"plan for {plan.project_name}: {plan.metric} on the {plan.scale} scale, evidence "
-             f"{', '.join(plan.evidence_types)}",
-             f"rows: {len(plan.rows)} ({counts['included']} included, {counts['scenario']} scenario, "
+def _counts(pool: Pool) -> dict[str, int]:
+    return {d: sum(r.decision == d for r in pool.rows) for d in ("included", "scenario", "excluded")}
+
+
+def verdict(pool: Pool) -> str:
+    """What the pool's run would conclude from the plan alone: blocked, or its readiness."""
+    rv = pool.readiness
+    if rv.included + rv.scenario == 0 or rv.readiness == "not_recommended" or pool.has_blocking_duplicates:
+        return "blocked"
+    return rv.readiness
+
+
+def pool_summary(pool: Pool, *, max_rows: int = 200) -> list[str]:
+    """Each row's decision/reason/transform, priors, grid and readiness of one pool."""
+    counts = _counts(pool)
+    lines = [f"pool {pool.name}: {pool.metric} on the {pool.scale} scale, evidence {', '.join(pool.evidence_types)}"
+             + "".join(f"; {k} in {', '.join(v)}" for k, v in pool.filters.items()),
+             f"rows: {len(pool.rows)} ({counts['included']} included, {counts['scenario']} scenario, "
              f"{counts['excluded']} excluded)", ""]
     rows = [[str(r.row), r.study_id, r.decision, r.reason, r.transform.formula, _fmt(r.model_estimate),
-             _fmt(r.model_se), r.uncertainty_source] for r in plan.rows[:max_rows]]
+             _fmt(r.model_se), r.uncertainty_source] for r in pool.rows[:max_rows]]
     lines += _table(["row", "study_id", "decision", "reason", "transform", "estimate", "se", "uncertainty"], rows)
-    if len(plan.rows) > max_rows:
-        lines.append(f"... {len(plan.rows) - max_rows} more rows in plan.json")
-    for d in plan.duplicates:
+    if len(pool.rows) > max_rows:
+        lines.append(f"... {len(pool.rows) - max_rows} more rows in plan.json")
+    for d in pool.duplicates:
         lines.append(f"{d.kind} duplicate: {d.message}")
-    lines += ["", "priors: " + ", ".join(f"{k}={v.value} ({v.provenance})" for k, v in plan.priors.items())]
-    lines.append("fits: " + ", ".join(f.name for f in plan.fits))
-    lines.append(f"uncertainty sensitivity: {plan.sensitivity.uncertainty_status}")
-    rv = plan.readiness
+    lines += ["", "priors: " + ", ".join(f"{k}={v.value} ({v.provenance})" for k, v in pool.priors.items())]
+    lines.append("fits: " + ", ".join(f.name for f in pool.fits))
+    lines.append(f"uncertainty sensitivity: {pool.sensitivity.uncertainty_status}")
+    rv = pool.readiness
     lines.append(f"readiness: {rv.readiness} ({rv.why})")
-    lines.append(f"plan_hash: {plan.plan_hash}")
+    if verdict(pool) == "blocked":
+        lines.append("verdict: blocked — a run of this plan stops before pooling (see the readiness and duplicates)")
+    return lines
+
+
+def render_summary(plan: Plan, *, max_rows: int = 200) -> str:
+    """The compile summary: per pool, counts, rows, priors, grid, readiness and verdict; the hash."""
+    lines = [f"plan for {plan.project_name}: {len(plan.pools)} pool(s), layout {plan.layout}"]
+    if plan.layout == "portfolio":
+        rows = [[p.name, p.metric, p.scale, str(_counts(p)["included"] + _counts(p)["scenario"]),
+                 str(_counts(p)["excluded"]), verdict(p)] for p in plan.pools]
+        lines += ["", *_table(["pool", "metric", "scale", "rows in", "rows out", "verdict"], rows)]
+    for pool in plan.pools:
+        lines += ["", *pool_summary(pool, max_rows=max_rows if plan.layout == "single" else 20)]
+    lines += ["", f"plan_hash: {plan.plan_hash}"]
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from typing import Any
 import arviz as az
 import numpy as np
 
-from ..plan import Thresholds
+from ..settings import Diagnostics as Thresholds
 from .exact import ExactPosterior
 
 EXACT_QUANTILES = (0.025, 0.975)

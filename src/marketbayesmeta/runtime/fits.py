@@ -1,4 +1,4 @@
-"""Sampling the fits of a plan: one compiled model (and NUTS step) per tau family, built once in
+"""Sampling the fits of a pool: one compiled model (and NUTS step) per tau family, built once in
 this process; the fits then run here one after another or in forked worker processes that inherit
 the compiled model. Each fit has its own seed and the step is re-initialised by every
 ``pm.sample``, so a fit's draws do not depend on which worker ran it or in what order.
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..plan import Fit, Plan
+from ..plan import Fit, Pool
 
 
 @dataclass
@@ -62,19 +62,19 @@ def _quiet_libraries() -> None:
     logging.getLogger("pytensor").setLevel(logging.ERROR)
 
 
-def build_models(plan: Plan) -> dict[str, Any]:
-    """One compiled model with its NUTS step per tau family used by the plan's fits."""
+def build_models(pool: Pool) -> dict[str, Any]:
+    """One compiled model with its NUTS step per tau family used by the pool's fits."""
     from .model import build_model
 
     models: dict[str, Any] = {}
-    for fit in plan.fits:
+    for fit in pool.fits:
         p = fit.priors
         if p.tau_family in models:
             continue
-        _, y, se = plan.fit_data(fit)
+        _, y, se = pool.fit_data(fit)
         fm = build_model(np.asarray(y, float), np.asarray(se, float), mu_mean=p.mu_mean, mu_sd=p.mu_sd,
-                         tau_scale=p.tau_scale, family=p.tau_family, target_accept=plan.sampler.target_accept)
-        if plan.sampler.nuts_sampler == "pymc":
+                         tau_scale=p.tau_scale, family=p.tau_family, target_accept=pool.sampler.target_accept)
+        if pool.sampler.nuts_sampler == "pymc":
             fm.step()  # compile logp/dlogp now, once, before any fork
         else:
             fm.nutpie_model()  # numba compile, once per plan
@@ -82,8 +82,7 @@ def build_models(plan: Plan) -> dict[str, Any]:
     return models
 
 
-def run_fit(plan: Plan, models: dict[str, Any], fit: Fit, *, fail_fit: str | None = None,
-            progressbar: bool = False) -> FitResult:
+def run_fit(pool: Pool, models: dict[str, Any], fit: Fit, *, progressbar: bool = False) -> FitResult:
     """Sample one fit and derive its draws, sampler diagnostics and exact cross-check.
 
     A failure is recorded in the result (the run goes on to report it); an interrupt propagates."""
@@ -92,13 +91,11 @@ def run_fit(plan: Plan, models: dict[str, Any], fit: Fit, *, fail_fit: str | Non
     from .model import sample_model
     from .posterior import derive
 
-    ids, y, se = plan.fit_data(fit)
+    ids, y, se = pool.fit_data(fit)
     res = FitResult(fit=fit, ids=ids, y=np.asarray(y, float), se=np.asarray(se, float))
     t0 = time.perf_counter()
-    s, p = plan.sampler, fit.priors
+    s, p = pool.sampler, fit.priors
     try:
-        if fail_fit is not None and fit.name == fail_fit:
-            raise RuntimeError("forced sampling failure (test hook)")
         fm = models[p.tau_family]
         fm.set_inputs(res.y, res.se, p.mu_mean, p.mu_sd, p.tau_scale)
         res.idata = sample_model(fm, draws=s.draws, tune=s.tune, chains=s.chains, seed=fit.seed,
@@ -106,9 +103,9 @@ def run_fit(plan: Plan, models: dict[str, Any], fit: Fit, *, fail_fit: str | Non
         res.draws = derive(res.idata.posterior["mu"].values, res.idata.posterior["tau"].values, res.y, res.se,
                            fit.seed)
         exact = exact_posterior(res.y, res.se, mu_mean=p.mu_mean, mu_sd=p.mu_sd, tau_scale=p.tau_scale,
-                                tau_family=p.tau_family, interval=plan.reporting_interval)
-        res.diagnostics = (sampler_checks(fit.name, res.idata, plan.thresholds)
-                           + exact_checks(fit.name, res.idata, exact, plan.thresholds))
+                                tau_family=p.tau_family, interval=pool.reporting.interval)
+        res.diagnostics = (sampler_checks(fit.name, res.idata, pool.thresholds)
+                           + exact_checks(fit.name, res.idata, exact, pool.thresholds))
     except Exception as exc:  # noqa: BLE001 - recorded; KeyboardInterrupt is not an Exception
         res.error = f"{type(exc).__name__}: {exc}"
     res.seconds = time.perf_counter() - t0
@@ -139,56 +136,56 @@ def _worker_init(close_fds: tuple[int, ...]) -> None:
 
 
 def _worker_fit(index: int) -> tuple[int, FitResult | _WorkerInterrupted]:
-    plan: Plan = _STATE["plan"]
+    pool: Pool = _STATE["pool"]
     try:
-        return index, run_fit(plan, _STATE["models"], plan.fits[index], fail_fit=_STATE["fail_fit"])
+        return index, run_fit(pool, _STATE["models"], pool.fits[index])
     except BaseException:  # noqa: BLE001 - KeyboardInterrupt / SystemExit in a worker
         return index, _WorkerInterrupted()
 
 
-def default_fit_jobs(plan: Plan) -> int:
+def default_fit_jobs(pool: Pool) -> int:
     """Worker processes for the grid: one per core, at most 4, at most one per fit."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, 4, len(plan.fits)))
+    return max(1, min(cores, 4, len(pool.fits)))
 
 
-def sample_fits(plan: Plan, report: Callable[[int, FitResult], None], *, jobs: int = 1,
-                fail_fit: str | None = None, progressbar: bool = False, close_fds: tuple[int, ...] = (),
+def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: int = 1,
+                progressbar: bool = False, close_fds: tuple[int, ...] = (),
                 say: Callable[[str], None] = lambda text: None) -> list[FitResult]:
-    """Run every fit of ``plan`` (``jobs`` at a time); ``report(i, result)`` is called as each ends.
+    """Run every fit of ``pool`` (``jobs`` at a time); ``report(i, result)`` is called as each ends.
 
-    Results come back in plan order whatever the order of completion."""
+    Results come back in pool order whatever the order of completion."""
     t0 = time.perf_counter()
     _quiet_libraries()
-    models = build_models(plan)
-    n = len(plan.fits)
-    if plan.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
+    models = build_models(pool)
+    n = len(pool.fits)
+    if pool.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
         jobs = 1  # nutpie parallelises chains itself and samples a fit in a fraction of a second
     jobs = max(1, min(jobs, n))
     say(f"model built ({', '.join(models)}) … {time.perf_counter() - t0:.1f} s; sampling {n} fit(s) "
         f"in {jobs} process(es)")
     results: list[FitResult | None] = [None] * n
     if jobs == 1:
-        for i, fit in enumerate(plan.fits):
-            results[i] = run_fit(plan, models, fit, fail_fit=fail_fit, progressbar=progressbar)
+        for i, fit in enumerate(pool.fits):
+            results[i] = run_fit(pool, models, fit, progressbar=progressbar)
             report(i + 1, results[i])
         return [r for r in results if r is not None]
-    _STATE.update(plan=plan, models=models, fail_fit=fail_fit)
-    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init, initargs=(close_fds,))
+    _STATE.update(pool=pool, models=models)
+    workers = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init, initargs=(close_fds,))
     try:
-        for i, res in pool.imap_unordered(_worker_fit, range(n)):
+        for i, res in workers.imap_unordered(_worker_fit, range(n)):
             if isinstance(res, _WorkerInterrupted):
                 raise KeyboardInterrupt("a fit worker was interrupted")
             results[i] = res
             report(i + 1, res)
-        pool.close()
+        workers.close()
     except BaseException:
-        pool.terminate()
+        workers.terminate()
         raise
     finally:
-        pool.join()
+        workers.join()
         _STATE.clear()
     return [r for r in results if r is not None]

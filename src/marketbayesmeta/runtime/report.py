@@ -335,11 +335,25 @@ class RunData:
         return {"readiness": v} if isinstance(v, str) else {}
 
 
+def _pool_view(plan: dict[str, Any], pool: dict[str, Any] | None) -> dict[str, Any]:
+    """The pool's section of a plan (v2) with the plan's project fields: what the report reads."""
+    if pool is None:
+        pools = plan.get("pools")
+        pool = pools[0] if isinstance(pools, list) and len(pools) == 1 and isinstance(pools[0], dict) else {}
+    view = {k: v for k, v in plan.items() if k != "pools"}
+    view.update(pool)
+    reporting = pool.get("reporting")
+    if isinstance(reporting, dict):
+        view["reporting_interval"] = reporting.get("interval")
+    return view
+
+
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory. Never raises for missing or unreadable files: they are left out
     and listed in ``problems``."""
     run = RunData(run_dir=Path(run_dir))
-    for name, attr in (("run_status.json", "status"), ("plan.json", "plan")):
+    pool_doc = None
+    for name, attr in (("run_status.json", "status"), ("plan.json", "plan"), ("pool.json", "pool")):
         path = run.run_dir / name
         if not path.is_file():
             continue
@@ -348,10 +362,14 @@ def load_run(run_dir: str | Path) -> RunData:
         except (OSError, ValueError) as exc:
             run.problems.append(f"{name}: cannot be read ({exc})")
             continue
-        if isinstance(data, dict):
-            setattr(run, attr, data)
-        else:
+        if not isinstance(data, dict):
             run.problems.append(f"{name}: not a JSON object")
+        elif attr == "pool":
+            pool_doc = data
+        else:
+            setattr(run, attr, data)
+    if pool_doc is not None or (run.plan is not None and "pools" in run.plan):
+        run.plan = _pool_view(run.plan or {"project_name": (run.status or {}).get("project_name")}, pool_doc)
     for name in CSV_FILES:
         path = run.run_dir / name
         if not path.is_file():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..plan import Materiality
+from ..settings import Materiality
 
 
 def fit_stats(summary: dict[str, float], diagnostics_pass: bool) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ..plan import Plan
+from ..plan import Pool
 from .posterior import Draws, pct, summarize
 
 
-def effect_preparation_rows(plan: Plan) -> list[dict[str, Any]]:
+def effect_preparation_rows(pool: Pool) -> list[dict[str, Any]]:
     return [{
         "row": r.row, "study_id": r.study_id, "study_name": r.study_name, "evidence_type": r.evidence_type,
         "metric": r.metric, "decision": r.decision, "reason": r.reason, "reason_message": r.reason_message,
@@ -19,18 +19,18 @@ def effect_preparation_rows(plan: Plan) -> list[dict[str, Any]]:
         "ci_lower": r.ci_lower, "ci_upper": r.ci_upper, "ci_level": r.ci_level,
         "uncertainty_source": r.uncertainty_source, "uncertainty_scenario": r.uncertainty_scenario,
         "model_estimate": r.model_estimate, "model_se": r.model_se,
-    } for r in plan.rows]
+    } for r in pool.rows]
 
 
-def readiness_rows(plan: Plan) -> list[dict[str, Any]]:
-    rv = plan.readiness
+def readiness_rows(pool: Pool) -> list[dict[str, Any]]:
+    rv = pool.readiness
     return [{
-        "pool": rv.pool, "evidence_types": ";".join(plan.evidence_types), "metric": plan.metric,
-        "scale": plan.scale, "eligible": rv.eligible, "included": rv.included, "scenario": rv.scenario,
+        "pool": rv.pool, "evidence_types": ";".join(pool.evidence_types), "metric": pool.metric,
+        "scale": pool.scale, "eligible": rv.eligible, "included": rv.included, "scenario": rv.scenario,
         "readiness": rv.readiness, "why": rv.why, "min_rows_directional": rv.min_rows_directional,
         "min_rows_ready": rv.min_rows_ready,
-        "blocking_duplicates": sum(d.kind == "blocking" for d in plan.duplicates),
-        "possible_duplicates": sum(d.kind == "possible" for d in plan.duplicates),
+        "blocking_duplicates": sum(d.kind == "blocking" for d in pool.duplicates),
+        "possible_duplicates": sum(d.kind == "possible" for d in pool.duplicates),
     }]
 
 
@@ -50,9 +50,9 @@ def pooled_rows(d: Draws, interval: float, log_scale: bool) -> list[dict[str, An
             summary_row("tau", d.tau, interval, log_scale, with_prob=False)]
 
 
-def study_rows(plan: Plan, ids: list[str], y: np.ndarray, se: np.ndarray, d: Draws, interval: float,
+def study_rows(pool: Pool, ids: list[str], y: np.ndarray, se: np.ndarray, d: Draws, interval: float,
                log_scale: bool) -> list[dict[str, Any]]:
-    by_id = {r.study_id: r for r in plan.rows}
+    by_id = {r.study_id: r for r in pool.rows}
     out = []
     for k, sid in enumerate(ids):
         row = summary_row(sid, d.theta[..., k], interval, log_scale)

@@ -380,13 +380,13 @@ execute_case("plan_edited", "edit", ["plan.json", "does not match its plan_hash"
 execute_case("plan_hash_removed", "drop_hash", ["plan.json", "does not match its plan_hash"],
              description="plan.json with its plan_hash deleted")
 execute_case("plan_future_format", "future_format",
-             ["plan.json", "unsupported plan format", "marketbayesmeta.plan/2",
-              "marketbayesmeta.plan/1"], description="plan written by a future version")
+             ["plan.json", "unsupported plan format", "marketbayesmeta.plan/3",
+              "marketbayesmeta.plan/2"], description="plan written by a future version")
 execute_case("plan_not_object", "json_list", ["plan.json", "expected a JSON object"],
              description="plan.json holding a JSON list")
 execute_case("plan_nan_literal", "nan_literal", ["plan.json", "not a readable plan", "NaN"],
              description="plan.json with a NaN literal")
-execute_case("plan_missing_field", "drop_field", ["plan.json", "not a valid plan", "'sampler'"],
+execute_case("plan_missing_field", "drop_field", ["plan.json", "not a valid plan", "'layout'"],
              description="plan.json with a required field removed")
 execute_case("plan_stale_tracker", "stale_tracker", ["stale", "tracker", "--allow-stale"],
              description="tracker changed after compile: the plan is stale")

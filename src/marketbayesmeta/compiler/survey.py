@@ -1,12 +1,8 @@
-"""``audit``: readiness and tracker-quality checks for every evidence type × metric × scale group.
-
-Pure :func:`audit_table` over a parsed tracker; :func:`audit_tracker` is the file-reading edge that
-accepts a tracker CSV or a config (whose tracker and readiness thresholds it uses).
-"""
+"""The tracker survey behind ``audit``: readiness and tracker-quality checks for every evidence
+type × metric × scale group of a parsed tracker (pure; ``api.audit_tracker`` reads the files)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,7 +13,7 @@ from .readiness import readiness_verdict
 from .units import SCALES, transform_for
 
 
-def audit_table(frame: pd.DataFrame, *, min_directional: int = 3, min_ready: int = 4) -> list[dict[str, Any]]:
+def survey_table(frame: pd.DataFrame, *, min_directional: int = 3, min_ready: int = 4) -> list[dict[str, Any]]:
     """One entry per (evidence type, metric, scale) group where some row's unit converts to the scale."""
     groups = []
     for (etype, metric), g in frame.groupby(["evidence_type", "metric"], sort=True):
@@ -60,24 +56,7 @@ def audit_table(frame: pd.DataFrame, *, min_directional: int = 3, min_ready: int
     return groups
 
 
-def audit_tracker(path: str | Path) -> dict[str, Any]:
-    """Audit a tracker CSV, or the tracker of a YAML config (using its readiness thresholds)."""
-    from ..api import load_config, load_tracker
-
-    path = Path(path)
-    thresholds = {"min_directional": 3, "min_ready": 4}
-    tracker_path = path
-    if path.suffix.lower() in {".yaml", ".yml"}:
-        config = load_config(path)
-        tracker_path = Path(config.data.tracker)
-        thresholds = {"min_directional": config.readiness.min_rows_directional,
-                      "min_ready": config.readiness.min_rows_ready}
-    frame = load_tracker(tracker_path)
-    return {"tracker": str(tracker_path), "rows": len(frame), **thresholds,
-            "groups": audit_table(frame, **thresholds)}
-
-
-def render_audit(report: dict[str, Any]) -> str:
+def render_survey(report: dict[str, Any]) -> str:
     lines = [f"audit of {report['tracker']}: {report['rows']} row(s); readiness thresholds "
              f"directional >= {report['min_directional']}, ready >= {report['min_ready']}", ""]
     header = ["evidence_type", "metric", "scale", "rows", "ready", "poolable", "scenario", "dup(b/p)", "readiness"]
