@@ -168,6 +168,17 @@ def test_missing_values_name_the_rows():
     assert "window_start and window_end empty" in detail.message
 
 
+def test_numbers_with_a_few_text_cells_are_an_error_naming_the_rows():
+    err = errors(frame(spend=[100, "1,000", 250, 400, "n/a", 300]), "spend")
+    (detail,) = err.details
+    assert detail.code == "mixed_numeric" and detail.rows == [3, 6]
+    assert "tracker.csv, row 3, column 'spend'" in err.render()
+    labels = [100, 100, "1,000", 250, 250, 100, "1,000", 250]
+    assert errors(frame(spend=labels), "spend").details[0].code == "mixed_numeric"
+    d = design(frame(spend=labels), "spend", categorical=["spend"])
+    assert d.term_names == ["intercept", "spend[100]", "spend[250]"]  # reference: "1,000" sorts first
+
+
 def test_constant_moderators_are_errors():
     assert errors(frame(spend=[5] * 6), "spend").details[0].code == "constant_moderator"
     assert errors(frame(channel=["tv"] * 6), "channel").details[0].code == "constant_moderator"

@@ -11,9 +11,10 @@ Pure: a table in, a :class:`DesignMatrix` out (no I/O, no PyMC). Each moderator 
   coefficient is the difference between its level and the reference level.
 
 Problems are reported with a code. Errors (the compile stops, :class:`ModeratorError`): unknown or
-reserved column, a moderator that is empty in pooled rows, a constant moderator, an unknown
-reference level, levels differing only in case, collinear moderators, and more coefficients than
-the rows can carry (p coefficients need at least p + 2 rows: two left over for tau). Not an error:
+reserved column, a moderator that is empty in pooled rows, a column of numbers with a few text
+cells (a typo such as "1,000"; list it under ``categorical`` if its values are labels), a constant
+moderator, an unknown reference level, levels differing only in case, collinear moderators, and
+more coefficients than the rows can carry (p coefficients need at least p + 2 rows: two left over for tau). Not an error:
 a level with fewer than ``min_rows_per_level`` pooled rows makes the analysis *exploratory*
 (recorded in ``DesignMatrix.problems`` and in the flags of its terms and subgroups).
 
@@ -299,6 +300,13 @@ def build_design(rows: pd.DataFrame, config: ModeratorsConfig, *, config_file: s
             continue
         if raw is not None:
             values, numeric, _ = _numbers(raw)
+            if name not in config.categorical and numeric.mean() >= 0.5 and not numeric.all():
+                out.error("mixed_numeric", name,
+                          f"moderator '{name}' holds numbers in most pooled rows but text in "
+                          f"{int((~numeric).sum())}: {_where(sheet_rows, study_ids, ~numeric)}",
+                          accepted=f"numbers only in '{name}' (no thousands separators or units), or list "
+                                   f"'{name}' under categorical to treat its values as labels", at=~numeric)
+                continue
             if name in config.categorical or not numeric.all():
                 _categorical(name, raw, config, out, terms, columns, level_counts, references, indicators)
                 continue
