@@ -145,13 +145,7 @@ class _Models:
 
 
 @pytest.fixture(scope="module")
-def models() -> _Models:
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
-    for name in ("pymc", "pytensor"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+def models(fits) -> _Models:  # noqa: ARG001 - the session fixture quiets PyTensor's BLAS warning and logs
     return _Models()
 
 
