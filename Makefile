@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: example check check-statistical bench schema mutation golden lock clean
+.PHONY: example check check-statistical check-browser bench schema reference validation mutation golden lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 2; }
@@ -14,20 +14,40 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 example: $(STAMP)
-	$(BIN)/marketbayesmeta-run examples/config.yaml
+	@$(BIN)/marketbayesmeta-run examples/config.yaml; status=$$?; \
+	echo ""; \
+	echo "Report:  $(CURDIR)/output/example_geo_sales_uplift/report.html (open it in a browser)"; \
+	echo "         $(CURDIR)/output/example_geo_sales_uplift/analysis_report.md"; \
+	echo "The marketbayesmeta command is in .venv/bin; to use it in this shell:"; \
+	echo "         . .venv/bin/activate      (or: export PATH=\$$PWD/.venv/bin:\$$PATH)"; \
+	exit $$status
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q -m "not statistical"
+	$(BIN)/python -m pytest -q -m "not statistical and not browser"
 
 check-statistical: $(STAMP)
 	$(BIN)/python -m pytest -q -m statistical
+
+# report.html in headless Chromium (Debian package chromium; .ci/run installs it). Skipped, loudly,
+# where chromium is missing. Screenshots: $$MBM_ARTIFACTS (default /tmp/marketbayesmeta-artifacts).
+check-browser: $(STAMP)
+	$(BIN)/python -m pytest -q -m browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 schema: $(STAMP)
 	$(BIN)/python -m marketbayesmeta.schemas specs
+
+# Regenerate the generated sections of docs/reference.md (commands, config keys, tracker columns,
+# outputs) from the code; tests/test_reference_docs.py fails when they are out of step.
+reference: $(STAMP)
+	$(BIN)/python tests/reference_docs.py --write
+
+# docs/validation/snapshot.md: dated results of make check, check-statistical, check-browser and bench.
+validation: $(STAMP)
+	$(BIN)/python tools/validation_snapshot.py
 
 # Mutation testing (mutmut) of the modules that produce numbers or verdicts, each with the fast tests
 # that cover it; summary in docs/validation/mutation.txt (and .json). Not part of .ci/run.

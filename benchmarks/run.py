@@ -1005,7 +1005,7 @@ def sec_profile(ctx: Context) -> None:
     # (d) import costs (fresh interpreters)
     base = _best([run_child([PY, "-c", "pass"]).wall for _ in range(3)])
     imports = {}
-    for mod in ("pymc", "arviz", "nutpie", "matplotlib.pyplot", "pandas", "marketbayesmeta.runtime.report",
+    for mod in ("pymc", "arviz", "nutpie", "matplotlib.pyplot", "pandas", "marketbayesmeta.report",
                 "marketbayesmeta.api"):
         imports[mod] = _best([run_child([PY, "-W", "ignore", "-c", f"import {mod}"]).wall for _ in range(2)]) - base
         print(f"  import {mod:40s} {imports[mod]:6.2f} s", flush=True)
@@ -1016,8 +1016,11 @@ def _profile_report(ctx: Context) -> dict[str, Any]:
     import nbclient
     import nbformat
 
+    from marketbayesmeta import report as R
     from marketbayesmeta.api import compile_config
-    from marketbayesmeta.runtime import report as R
+    from marketbayesmeta.report import html as report_html
+    from marketbayesmeta.report import notebook as report_notebook
+    from marketbayesmeta.report.write import write_markdown
 
     grid = compile_config(write_config("grid", quick=ctx.quick))
     execute(grid, "report_src")
@@ -1029,7 +1032,7 @@ def _profile_report(ctx: Context) -> dict[str, Any]:
     R.write_reports(rd)
     out["write_reports_total_first"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    R.write_markdown_report(rd)
+    write_markdown(R.load_run(rd))
     out["markdown"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     nb = R.build_notebook()
@@ -1043,7 +1046,7 @@ def _profile_report(ctx: Context) -> dict[str, Any]:
     nbclient.NotebookClient.__init__ = init  # type: ignore[method-assign]
     try:
         t0 = time.perf_counter()
-        R.execute_notebook(nb, rd)
+        report_notebook.execute_notebook(nb, rd)
         out["execute_notebook"] = time.perf_counter() - t0
     finally:
         nbclient.NotebookClient.__init__ = orig  # type: ignore[method-assign]
@@ -1059,10 +1062,10 @@ def _profile_report(ctx: Context) -> dict[str, Any]:
     out["cells_total"] = sum(c["seconds"] for c in cells)
     trivial = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
     t0 = time.perf_counter()
-    R.execute_notebook(trivial, rd)
+    report_notebook.execute_notebook(trivial, rd)
     out["kernel_start_stop (trivial notebook)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    html_text = R.export_html(nb)
+    html_text = report_html.export_html(nb)
     out["export_html"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     R.find_external_references(html_text)

@@ -29,7 +29,8 @@ def _imports(path: Path) -> set[str]:
 
 
 STAGES = ("compiler", "runtime", "report", "audit")
-SHARED = ("plan", "checks", "settings", "vocabulary", "families", "outputs", "canonical", "errors", "run_status")
+SHARED = ("plan", "checks", "settings", "vocabulary", "families", "outputs", "canonical", "errors", "run_status",
+          "display", "interrupts", "safeio")
 
 
 def _stage_imports(path: Path) -> set[str]:

@@ -166,18 +166,18 @@ def _as_row(r: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("column", ["standard_error", "window_start"])
 def test_compiled_plan_flips_with_one_column(tmp_path: Path, column: str) -> None:
     plan = _compiled(tmp_path / "same", [_as_row(r) for r in _pair()])
-    assert [(d.kind, d.study_ids) for d in plan.duplicates] == [("blocking", ["a", "b"])]
-    assert plan.has_blocking_duplicates
-    by_id = {r.study_id: r for r in plan.rows}
+    assert [(d.kind, d.study_ids) for d in plan.pool().duplicates] == [("blocking", ["a", "b"])]
+    assert plan.pool().has_blocking_duplicates
+    by_id = {r.study_id: r for r in plan.pool().rows}
     assert (by_id["b"].decision, by_id["b"].reason) == ("excluded", "blocking_duplicate")
-    assert "blocking duplicate" in plan.readiness.why
+    assert "blocking duplicate" in plan.pool().readiness.why
     change = {**KEY_CHANGES, **NUMBER_CHANGES}[column]
     plan = _compiled(tmp_path / "changed", [_as_row(r) for r in _pair(**{column: change})])
     expected = [("possible", ["a", "b"])] if column in NUMBER_CHANGES else []
-    assert [(d.kind, d.study_ids) for d in plan.duplicates] == expected
-    assert not plan.has_blocking_duplicates
-    assert {r.study_id: r.decision for r in plan.rows}["b"] == "included"
-    assert not math.isnan({r.study_id: r.model_se for r in plan.rows}["b"])
+    assert [(d.kind, d.study_ids) for d in plan.pool().duplicates] == expected
+    assert not plan.pool().has_blocking_duplicates
+    assert {r.study_id: r.decision for r in plan.pool().rows}["b"] == "included"
+    assert not math.isnan({r.study_id: r.model_se for r in plan.pool().rows}["b"])
 
 
 def test_key_columns_are_compared_one_by_one_not_as_joined_text() -> None:

@@ -28,7 +28,7 @@ import yaml
 from marketbayesmeta.api import compile_config, execute_plan
 from marketbayesmeta.audit.verify import verify_run
 from marketbayesmeta.plan import load_plan, write_plan
-from marketbayesmeta.runtime.report import build_notebook
+from marketbayesmeta.report.notebook import build_notebook
 from test_interrupts import _config, _wait_for  # the same short plan and wait
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -76,10 +76,10 @@ elif point == "artefacts":
     import marketbayesmeta.runtime.pool_run as m
     before(m, "_posterior_netcdf")
 elif point == "markdown":
-    import marketbayesmeta.runtime.report as m
-    before(m, "write_markdown_report")
+    import marketbayesmeta.report.write as m
+    before(m, "write_markdown")
 elif point.startswith("cell:"):
-    import marketbayesmeta.runtime.report as m
+    import marketbayesmeta.report.write as m
     k = int(point[5:])
     _build = m.build_notebook
 
@@ -92,7 +92,7 @@ elif point.startswith("cell:"):
 
     m.build_notebook = build
 elif point == "html":
-    import marketbayesmeta.runtime.report as m
+    import marketbayesmeta.report.write as m
     before(m, "export_html")
 elif point == "manifest":
     import marketbayesmeta.audit.manifest as m

@@ -65,10 +65,10 @@ def test_compiled_rows_follow_the_generating_model(tmp_path, data):
     z, se_ratio, covered = [], [], 0
     for metric, evidence_type in (("sales", "geo_test"), ("awareness", "brand_lift")):
         plan = _compile(tmp_path, data, metric, evidence_type)
-        rows = {r.study_id: r for r in plan.rows}
+        rows = {r.study_id: r for r in plan.pool().rows}
         if metric == "sales":
             assert {rows[r["study_id"]].reason for r in data.mmm_rows} == {"triangulate_only"}
-        assert not plan.duplicates  # every study has its own window
+        assert not plan.pool().duplicates  # every study has its own window
         for pool in (p for p in data.pools if p.metric == metric):
             got = [rows[i] for i in pool.study_ids]
             assert {r.decision for r in got} == {"included"}

@@ -14,6 +14,7 @@ import pytest
 from helpers import row, tracker_csv
 from marketbayesmeta.compiler.prepare import comparable_mask, model_scale_effects
 from marketbayesmeta.compiler.tracker import parse_tracker
+from marketbayesmeta.compiler.triangulate import triangulate_only_reasons
 
 COLUMNS = ["transform", "transform_formula", "uncertainty_method", "uncertainty_source", "model_estimate",
            "model_se"]
@@ -125,17 +126,18 @@ def test_reasons_in_order_first_applicable_wins() -> None:
         row("tri_metric", 1.0, metric="roi", unit="ratio"),
     ]
     frame = _frame(rows)
+    why = triangulate_only_reasons(frame["evidence_type"], frame["metric"])
     reason, ok = comparable_mask(frame, metric="sales", scale="log_relative", evidence_types=["geo_test", "mmm"],
-                                 justified=False)
+                                 justified=False, triangulate_why=why)
     assert reason.tolist() == ["", "other_metric", "triangulate_only", "evidence_type_not_in_pool",
                                "not_analysis_ready", "incompatible_unit", "other_metric"]
     assert ok.tolist() == [True] + [False] * 6
     assert reason.index.equals(frame.index) and ok.index.equals(frame.index)
     # justified: MMM rows are no longer held back; the next applicable reason shows
     reason, ok = comparable_mask(frame, metric="sales", scale="log_relative", evidence_types=["geo_test", "mmm"],
-                                 justified=True)
+                                 justified=True, triangulate_why=why)
     assert reason.tolist()[:3] == ["", "other_metric", "not_analysis_ready"]
     # an ROI row is triangulate-only when ROI is the analysed metric
     reason, _ = comparable_mask(frame, metric="roi", scale="log_relative", evidence_types=["geo_test"],
-                                justified=False)
+                                justified=False, triangulate_why=why)
     assert reason.tolist()[-1] == "triangulate_only"

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES, four_rows, row, write_project
+from helpers import four_rows, row, write_project
 from marketbayesmeta.api import compile_config, execute_plan
 from marketbayesmeta.audit.verify import verify_run
 from marketbayesmeta.cli import _dispatch, build_parser
@@ -20,6 +19,7 @@ from marketbayesmeta.errors import PlanError
 from marketbayesmeta.plan import write_plan
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ("example_run",)  # the example, run once per session
 
 SPEC_FILES = {"plan.json", "run_status.json", "analysis_report.md", "effect_preparation.csv", "readiness.csv",
               "pooled_summary.csv", "study_effects.csv", "future_true_effect_summary.csv", "diagnostics.csv",
@@ -34,15 +34,6 @@ def _cli(*argv: str) -> int:
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
-
-
-@pytest.fixture(scope="module")
-def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example, exactly as shipped, run once for this module."""
-    root = tmp_path_factory.mktemp("example")
-    shutil.copytree(EXAMPLES, root / "examples")
-    assert _cli("run", str(root / "examples" / "config.yaml"), "--quiet") == 0
-    return root / "output" / "example_geo_sales_uplift"
 
 
 def test_example_writes_every_spec_file(example_run: Path) -> None:
@@ -94,7 +85,7 @@ class _Collect(HTMLParser):
 
 
 def test_example_html_headline_matches_pooled_summary(example_run: Path) -> None:
-    from marketbayesmeta.runtime.report import format_number
+    from marketbayesmeta.report import format_number
 
     parser = _Collect()
     parser.feed((example_run / "report.html").read_text(encoding="utf-8"))

@@ -308,7 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def quiet_library_banners() -> None:
+    """Library notices that are not about the user's run (ArviZ's daily FutureWarning banner) never
+    reach the terminal: here and in worker processes (PYTHONWARNINGS is inherited)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+    if "ignore::FutureWarning:arviz" not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                                "ignore::FutureWarning:arviz"]))
+
+
 def _dispatch(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
+    quiet_library_banners()
     with handled():
         try:
             args = parser.parse_args(argv)

@@ -138,11 +138,10 @@ def execute_plan(plan: Plan | str | Path, out_dir: str | Path | None = None, *, 
 
 def _portfolio_report(staging: Path, ctx: RunContext) -> None:
     """portfolio_report.html (a failure to draw it is said on stderr; the pools' results stand)."""
+    from ..report import write_portfolio_report
+
     try:
-        from ..report import write_portfolio_report
-    except ImportError:
-        return  # the report package that draws it is not installed in this build
-    try:
-        write_portfolio_report(staging)
+        for warning in write_portfolio_report(staging):
+            Progress(ctx.quiet).say(f"portfolio report: {warning}")
     except Exception as exc:  # noqa: BLE001 - the pools' numbers stand without the overview page
         Progress(ctx.quiet).say(f"portfolio report failed: {type(exc).__name__}: {exc}")

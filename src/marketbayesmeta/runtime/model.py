@@ -122,3 +122,99 @@ def sample_model(fm: FitModel, *, draws: int, tune: int, chains: int, seed: int,
         raise KeyboardInterrupt(f"sampling was interrupted ({got[0]} chains × {got[1]} draws of "
                                 f"{chains} × {draws})")
     return idata
+
+
+# ----------------------------------------------------------------------------- meta-regression
+
+
+def build_regression_model(y: np.ndarray, se: np.ndarray, X: np.ndarray, *, beta_mean: np.ndarray,
+                           beta_sd: np.ndarray, tau_scale: float, family: str = "half_normal",
+                           target_accept: float = 0.9, terms: list[str] | None = None) -> FitModel:
+    """The meta-regression y_i ~ N(x_i'beta + u_i, s_i²), u_i ~ N(0, tau²), beta_j ~ N(m_j, s_j²)
+    independent, tau ~ family(tau_scale), in sampler-friendly coordinates (the multivariate version
+    of build_model's): tau from the family's ``build_conditional``; beta = c(tau) + R(tau)^-T z with
+    z flat, c the mean of beta's exact Gaussian conditional given tau and R the Cholesky factor of
+    its precision P = diag(1/s_j²) + X'WX, W = diag(1/(tau² + s_i²)); the prior of beta plus the
+    Jacobian log|R^-T| = -sum log diag R are added as a Potential. Given tau, z is then exactly
+    N(0, I), so small-K data form no funnel between beta and tau.
+
+    y, se, X (K x p), beta_mean, beta_sd and tau_scale are ``pm.Data`` (swap them with
+    :func:`set_regression_inputs`; K may change, p may not). Posterior variables: ``beta`` (dims
+    ``term``: ``terms`` or beta[0], beta[1], ...) and ``tau``.
+    """
+    X = np.asarray(X, float)
+    if X.ndim != 2 or X.shape[0] != np.asarray(y).size or X.shape[1] < 1:
+        raise ValueError(f"X must be K x p with one row per study, got shape {X.shape}")
+    names = list(terms) if terms is not None else [f"beta[{j}]" for j in range(X.shape[1])]
+    if len(names) != X.shape[1] or len(set(names)) != len(names):
+        raise ValueError("terms must be unique, one per column of X")
+    with pm.Model(coords={"term": names}) as model:
+        y_d = pm.Data("y", np.asarray(y, float))
+        se_d = pm.Data("se", np.asarray(se, float))
+        x_d = pm.Data("X", X)
+        m0 = pm.Data("beta_mean", np.asarray(beta_mean, float))
+        s0 = pm.Data("beta_sd", np.asarray(beta_sd, float))
+        scale = pm.Data("tau_scale", float(tau_scale))
+        tau = family_of(family).build_conditional(scale)  # an unknown family is an error
+        var = tau**2 + se_d**2
+        w = 1.0 / var
+        p = X.shape[1]
+        precision = pt.dot(x_d.T * w, x_d) + pt.diag(1.0 / s0**2)
+        chol = _cholesky_unrolled(precision, p)  # P = R R', R lower triangular
+        rhs = m0 / s0**2 + pt.dot(x_d.T, w * y_d)
+        z = pm.Flat("z", dims="term")
+        # beta = R'^-1 (R^-1 rhs + z): the conditional mean b(tau) = P^-1 rhs plus R'^-1 z.
+        shifted = [c + z[j] for j, c in enumerate(_solve_lower(chol, [rhs[j] for j in range(p)]))]
+        beta = pm.Deterministic("beta", pt.stack(_solve_upper_transposed(chol, shifted)), dims="term")
+        pm.Potential("beta_prior_and_jacobian",
+                     pt.sum(pm.logp(pm.Normal.dist(m0, s0), beta)) - sum(pt.log(chol[j][j]) for j in range(p)))
+        pm.Normal("y_obs", mu=pt.dot(x_d, beta), sigma=pt.sqrt(var), observed=y_d)
+    return FitModel(model=model, family=family, parameterisation="conditional", target_accept=target_accept)
+
+
+def set_regression_inputs(fm: FitModel, y: np.ndarray, se: np.ndarray, X: np.ndarray, beta_mean: np.ndarray,
+                          beta_sd: np.ndarray, tau_scale: float) -> None:
+    """Swap the data and priors of a model from :func:`build_regression_model` (as
+    ``FitModel.set_inputs`` does for the main model); the number of terms must not change."""
+    inputs = {"y": np.asarray(y, float), "se": np.asarray(se, float), "X": np.asarray(X, float),
+              "beta_mean": np.asarray(beta_mean, float), "beta_sd": np.asarray(beta_sd, float),
+              "tau_scale": float(tau_scale)}
+    p = fm.model["beta_mean"].get_value().size
+    if inputs["X"].ndim != 2 or inputs["X"].shape != (inputs["y"].size, p) or inputs["beta_sd"].shape != (p,):
+        raise ValueError(f"this model has {p} terms: X must be K x {p}, beta_mean and beta_sd of length {p}")
+    fm._inputs = inputs
+    with fm.model:
+        pm.set_data(inputs)
+
+
+# p x p linear algebra written out in scalar operations (p is fixed when the model is built and
+# small): pytensor's linalg ops (cholesky, solve_triangular) run in Python and make every gradient
+# evaluation ~100 times slower; elementwise operations all have C (and numba) implementations.
+
+
+def _cholesky_unrolled(a: Any, p: int) -> list[list[Any]]:
+    """Lower-triangular Cholesky factor of the symmetric positive-definite p x p tensor ``a``,
+    as rows of scalar tensors (entries above the diagonal are None)."""
+    chol: list[list[Any]] = [[None] * p for _ in range(p)]
+    for j in range(p):
+        chol[j][j] = pt.sqrt(a[j, j] - sum(chol[j][k] ** 2 for k in range(j)))
+        for i in range(j + 1, p):
+            chol[i][j] = (a[i, j] - sum(chol[i][k] * chol[j][k] for k in range(j))) / chol[j][j]
+    return chol
+
+
+def _solve_lower(chol: list[list[Any]], b: list[Any]) -> list[Any]:
+    """x with R x = b (forward substitution)."""
+    x: list[Any] = []
+    for i in range(len(b)):
+        x.append((b[i] - sum(chol[i][k] * x[k] for k in range(i))) / chol[i][i])
+    return x
+
+
+def _solve_upper_transposed(chol: list[list[Any]], b: list[Any]) -> list[Any]:
+    """x with R' x = b (back substitution)."""
+    p = len(b)
+    x: list[Any] = [None] * p
+    for i in reversed(range(p)):
+        x[i] = (b[i] - sum(chol[k][i] * x[k] for k in range(i + 1, p))) / chol[i][i]
+    return x

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from ..plan import Fit, Pool
 from . import exact_tables as xt
@@ -118,6 +119,50 @@ def _sensitivity(pool: Pool, posts: dict[str, ExactPosterior], sampled: dict[str
                      "uncertainty level: " + "; ".join(material))
 
 
+TRIANGULATION_BANDS = (0.90, 0.99)  # central bands of the future true effect: "in the tail", "outside"
+
+
+def future_cdf(post: ExactPosterior, x: float) -> float:
+    """P(future true effect <= x): the Normal mixture N(E[mu|tau], Var[mu|tau] + tau²) over tau."""
+    sd = np.sqrt(post.mu_cond_var + post.tau_nodes**2)
+    return float(post.tau_weights @ special.ndtr((x - post.mu_cond_mean) / sd))
+
+
+def triangulation_rows(pool: Pool, post: ExactPosterior) -> list[dict[str, Any]]:
+    """Each triangulate-only row of the pool's metric against the pooled prediction: where its
+    estimate falls in the distribution of a comparable future study's true effect."""
+    inner, outer = TRIANGULATION_BANDS
+    log_scale = pool.scale == "log_relative"
+    metric = pool.metric.strip().lower()
+    out = []
+    for r in pool.rows:
+        if r.reason != "triangulate_only" or r.metric != metric:
+            continue
+        row: dict[str, Any] = {
+            "study_id": r.study_id, "study_name": r.study_name, "evidence_type": r.evidence_type,
+            "metric": r.metric, "source_estimate": r.source_estimate, "source_unit": r.unit,
+            "model_estimate": r.model_estimate, "model_se": r.model_se,
+            "justification": pool.triangulate_only_justification or ""}
+        if r.model_estimate is None:
+            row.update(comparable=False, verdict="not comparable",
+                       why=f"unit '{r.unit}' cannot be converted to the {pool.scale} scale of the pool")
+            out.append(row)
+            continue
+        p = future_cdf(post, r.model_estimate)
+        if min(p, 1 - p) >= (1 - inner) / 2:
+            verdict = "consistent"
+        elif min(p, 1 - p) >= (1 - outer) / 2:
+            verdict = f"in the tail (outside the central {100 * inner:g} %)"
+        else:
+            verdict = f"outside the {100 * outer:g} % band"
+        row.update(comparable=True, percentile=p, verdict=verdict,
+                   estimate_pct=100 * math.expm1(r.model_estimate) if log_scale else None,
+                   why=f"{100 * p:.1f} % of comparable future studies would have a true effect at or below this "
+                       f"estimate ({r.evidence_type} read-out, triangulated, not pooled)")
+        out.append(row)
+    return out
+
+
 def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
                   directory: Path) -> dict[str, Any]:
     """Every numeric table of ``pool`` into ``directory``; returns run_status.json's headline."""
@@ -166,6 +211,14 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
             book.add("influential_study", "leaving out " + ", ".join(decisive) + " alone changes the conclusion "
                      "(whether the interval excludes 0, or which side of 0.5 P(effect > 0) is on): the result "
                      "rests on that study")
+    triangulation = triangulation_rows(pool, post)
+    if triangulation:
+        write_table(directory, "triangulation.csv", triangulation)
+        for row in triangulation:
+            if row["verdict"].startswith("outside"):
+                book.add("triangulation_disagrees", f"{row['study_id']} ({row['evidence_type']}, {row['metric']}) "
+                         f"is {row['verdict']} of the pooled prediction for a comparable study: check how the "
+                         "model read-out and the pooled experiments measure the effect before using either")
     _sensitivity(pool, posts, sampled, book, directory)
     prior_rows = prior_diagnostic_rows(main_priors, data.y, data.se, PRIOR_CHECK_SEED)
     if pool.priors_implied:

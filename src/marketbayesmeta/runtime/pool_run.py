@@ -244,11 +244,12 @@ def run_pool(pool: Pool, directory: Path, ctx: RunContext) -> PoolOutcome:
             finished_at=finished, package_version=ctx.package_version, versions=versions(), headline=headline)
 
     status_path = directory / "run_status.json"
-    status_path.write_text(status(None).text(), encoding="utf-8")
+    finished = now()  # before the reports, so that they can show it
+    status_path.write_text(status(finished).text(), encoding="utf-8")
     if ctx.report:
         for warning in _reports(directory, progress):
             book.add("report_warning", warning)
-    status_path.write_text(status(now()).text(), encoding="utf-8")
+    status_path.write_text(status(finished).text(), encoding="utf-8")
     return PoolOutcome(name=pool.name, status=book.status, exit_code=book.exit_code, reportable=book.reportable,
                        reasons=book.reasons, pool_hash=pool.pool_hash, headline=headline)
 
@@ -262,7 +263,7 @@ def _reports(directory: Path, progress: Progress) -> list[str]:
     """
     t0 = time.perf_counter()
     try:
-        from .report import write_reports
+        from ..report import write_reports
 
         warnings = write_reports(directory, quiet=True)
     except Exception as exc:  # noqa: BLE001 - the run's numbers stand without the report

@@ -1,0 +1,90 @@
+"""report.html: the executed notebook as one offline page.
+
+nbconvert's ``lab`` template with everything it would fetch from the network removed
+(``templates/report_offline.html.j2``: no require.js, MathJax, Mermaid or widget scripts), input
+cells hidden, images inline, and :func:`strip_external_references` as a last guard; the page's
+own stylesheet (in the template) keeps wide tables scrolling inside their box.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import re
+from typing import Any
+
+from .notebook import TEMPLATES
+
+HTML_TEMPLATE = "report_offline.html.j2"
+
+_EXTERNAL = re.compile(r"^\s*(https?:|//)", re.I)
+_TAG = re.compile(r"<(?P<name>[a-zA-Z][a-zA-Z0-9-]*)\b(?P<attrs>[^<>]*)>")
+_URL_ATTR = re.compile(r"""\s(?P<attr>src|href|data|poster|action|srcset)\s*=\s*(?P<q>["']?)(?P<val>[^"'\s>]*)(?P=q)""", re.I)
+_SCRIPT_EXT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?\s*(https?:|//)[^>]*>\s*</script\s*>", re.I)
+
+
+def find_external_references(html_text: str) -> list[str]:
+    """Attributes (src, href, ...) that point to the network, found with the stdlib HTML parser,
+    and network loads inside ``<style>``/``<script>`` blocks (CSS url()/@import, JS import)."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class _P(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            for k, v in attrs:
+                if k in ("src", "href", "data", "poster", "action", "srcset") and v and _EXTERNAL.match(v):
+                    found.append(f"<{tag} {k}={v!r}>")
+
+        handle_startendtag = handle_starttag
+
+    p = _P(convert_charrefs=True)
+    p.feed(html_text)
+    p.close()
+    for block in re.findall(r"<(style|script)\b[^>]*>(.*?)</\1\s*>", html_text, re.I | re.S):
+        for m in re.finditer(r"""(?:import\s*(?:[^'";]*from\s*)?|url\(\s*)["']?(https?:|//)[^"')\s]*""",
+                             block[1], re.I):
+            found.append(m.group(0)[:120])
+    return found
+
+
+def strip_external_references(html_text: str) -> str:
+    """Remove scripts loaded from the network and neutralise any other network URL attribute."""
+    html_text = _SCRIPT_EXT.sub("", html_text)
+
+    def fix_tag(m: re.Match[str]) -> str:
+        def fix_attr(a: re.Match[str]) -> str:
+            if _EXTERNAL.match(html.unescape(a.group("val"))):
+                return f' data-removed-{a.group("attr").lower()}=""'
+            return a.group(0)
+
+        return f"<{m.group('name')}{_URL_ATTR.sub(fix_attr, m.group('attrs'))}>"
+
+    return _TAG.sub(fix_tag, html_text)
+
+
+def export_html(nb: Any, title: str = "marketbayesmeta run report") -> str:
+    """Self-contained HTML of an executed notebook: code hidden, images inline, nothing fetched."""
+    from nbconvert import HTMLExporter
+
+    nb = copy.deepcopy(nb)
+    nb.metadata["title"] = title  # escaped by the template
+    exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)],
+                            template_file=HTML_TEMPLATE)
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    exporter.embed_images = True
+    exporter.mathjax_url = ""
+    exporter.require_js_url = ""
+    exporter.sanitize_html = False  # bleach mangles tables; every cell is escaped by us instead
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return strip_external_references(body)
+
+
+def fallback_html(error: str, markdown_text: str) -> str:
+    """A minimal page when the notebook could not be exported: the error and the Markdown report."""
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>marketbayesmeta run report"
+            f"</title></head><body><h1>marketbayesmeta run report</h1><p>The HTML report could not be built "
+            f"({html.escape(error)}). The Markdown report follows.</p><pre style=\"white-space: pre-wrap\">"
+            f"{html.escape(markdown_text)}</pre></body></html>\n")

@@ -1,0 +1,47 @@
+"""The report's plots, each a function ``RunData -> matplotlib Figure``, looked up by name.
+
+:func:`render` is the one way a plot becomes a PNG: it draws it, marks it across the whole figure
+when the run is FAILED, BLOCKED or of unknown status, and closes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..load import RunData
+from .checks import plot_ppc, plot_sensitivity
+from .common import figure_png, plt, watermark
+from .forest import forest_caption, plot_forest
+from .history import plot_cumulative, plot_influence
+from .moderators import plot_moderator_bubbles, plot_moderator_subgroups
+from .priors import plot_prior_posterior
+from .sampler import plot_rank, plot_trace
+
+PLOTS: dict[str, Callable[[RunData], Any]] = {
+    "forest": plot_forest,
+    "prior_posterior": plot_prior_posterior,
+    "sensitivity": plot_sensitivity,
+    "influence": plot_influence,
+    "cumulative": plot_cumulative,
+    "moderator_bubbles": plot_moderator_bubbles,
+    "moderator_subgroups": plot_moderator_subgroups,
+    "ppc": plot_ppc,
+    "trace": plot_trace,
+    "rank": plot_rank,
+}
+
+
+def render(name: str, run: RunData) -> bytes:
+    """PNG bytes of plot ``name`` (raises MissingInput when its inputs are missing)."""
+    try:
+        fig = PLOTS[name](run)
+    except BaseException:
+        plt().close("all")
+        raise
+    if run.unusable:
+        watermark(fig, run.unusable)
+    return figure_png(fig)
+
+
+__all__ = ["PLOTS", "render", "forest_caption"]
