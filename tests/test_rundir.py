@@ -21,7 +21,7 @@ from marketbayesmeta.audit.manifest import write_manifest
 from marketbayesmeta.errors import InputError, LockError
 from marketbayesmeta.plan import write_plan
 from marketbayesmeta.runtime.rundir import POOL_FILES, RUN_FILES, RunDirectory, foreign_entries
-from marketbayesmeta.safeio import private_tempdir, remove_stale_tempdirs, write_atomic
+from marketbayesmeta.safeio import remove_stale_tempdirs, write_atomic
 from test_bad_inputs import snapshot
 
 PLAN_HASH = "ab" * 32
@@ -306,24 +306,13 @@ def test_stale_kernel_temp_dirs_are_removed_live_ones_kept(tmp_path: Path) -> No
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    stale = tmp_path / f"mbm-report-kernel-{dead}-abcd"
-    live = tmp_path / f"mbm-report-kernel-{os.getppid()}-efgh"
-    other = tmp_path / "mbm-report-kernel-notapid-x"
+    stale = tmp_path / f"mbm-ipc-{dead}-abcd"
+    live = tmp_path / f"mbm-ipc-{os.getppid()}-efgh"
+    other = tmp_path / "mbm-ipc-notapid-x"
     for d in (stale, live, other):
         (d / "ipc").mkdir(parents=True)
-    assert remove_stale_tempdirs("mbm-report-kernel-", tmp_path) == [stale]
+    assert remove_stale_tempdirs("mbm-ipc-", tmp_path) == [stale]
     assert not stale.exists() and live.is_dir() and other.is_dir()
-
-
-def test_private_tempdir_is_removed_even_when_interrupted(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    with pytest.raises(KeyboardInterrupt), private_tempdir("mbm-test-") as d:
-        assert d.parent == tmp_path and oct(d.stat().st_mode & 0o777) == "0o700"
-        raise KeyboardInterrupt
-    assert list(tmp_path.iterdir()) == []
 
 
 # -- locations are outside plan_hash ----------------------------------------------------------------

@@ -6,9 +6,9 @@ temp directory): never through a link someone planted there, never left half-wri
   target (a rename replaces a symlink, it does not write through it).
 * :func:`open_lock` opens a lock file with ``O_NOFOLLOW`` and refuses anything but a regular file
   with one link, so truncating it cannot empty another file.
-* :func:`private_tempdir` makes a 0700 directory ``<prefix><pid>-XXXX`` in the system temp
-  directory and first removes the ones left by processes of ours that no longer exist (a killed
-  run cannot clean up after itself).
+* :func:`remove_stale_tempdirs` removes the ``<prefix><pid>-*`` directories that processes of
+  ours left in the system temp directory and that no longer exist (a killed run cannot clean up
+  after itself; the report kernel's short socket directory is one).
 """
 
 from __future__ import annotations
@@ -116,14 +116,3 @@ def remove_stale_tempdirs(prefix: str, root: str | Path | None = None) -> list[P
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
     return removed
-
-
-@contextmanager
-def private_tempdir(prefix: str) -> Iterator[Path]:
-    """A fresh 0700 temporary directory, removed on exit; stale ones of dead processes first."""
-    remove_stale_tempdirs(prefix)
-    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
