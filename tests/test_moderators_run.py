@@ -109,7 +109,7 @@ def test_the_example_meta_regression_runs_and_checks_the_regression_with_mcmc(tm
     for name in ("moderators.yaml", "portfolio_tracker.csv"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
     cfg = yaml.safe_load((tmp_path / "moderators.yaml").read_text())
-    cfg["sampler"] = {"chains": 2, "draws": 500, "tune": 500, "random_seed": 11}
+    cfg["sampler"] = {"chains": 4, "draws": 1000, "tune": 1000, "random_seed": 11}  # the default sampler
     cfg["outputs"] = {"directory": "out"}
     (tmp_path / "moderators.yaml").write_text(yaml.safe_dump(cfg))
     result = execute_plan(compile_config(tmp_path / "moderators.yaml"), quiet=True, report=False)
