@@ -233,6 +233,15 @@ def make_fake_run(
     }
     if forest_order:
         plan["reporting"] = {"interval": level, "forest_order": forest_order}
+    pooled = [r for r in rows if r["decision"] != "excluded"]
+    spend = [r["moderators"]["spend_index"] for r in pooled]
+    centre = sum(spend) / len(spend)
+    plan["moderators"] = {"design": {  # the meta-regression's design, as the plan records it (numeric centred)
+        "terms": [{"name": "intercept", "moderator": None, "kind": "intercept", "level": None, "exploratory": False},
+                  {"name": "spend_index", "moderator": "spend_index", "kind": "numeric", "level": None,
+                   "exploratory": False}],
+        "study_ids": [r["study_id"] for r in pooled], "matrix": [[1.0, x - centre] for x in spend],
+        "centring": {"spend_index": centre}}}
     (run_dir / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True), encoding="utf-8")
 
     reasons: list[dict[str, str]] = []

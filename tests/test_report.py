@@ -317,8 +317,15 @@ def test_plots_are_in_the_pools_unit(rich: Path, monkeypatch: pytest.MonkeyPatch
 def test_moderator_bubbles_use_the_plan_values_and_weights(rich: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fig = _figure(monkeypatch, "moderator_bubbles", R.load_run(rich))
     offsets = fig.axes[0].collections[0].get_offsets()
-    assert sorted(float(x) for x in offsets[:, 0]) == sorted([1.2, 0.4, 2.0, 0.8, 1.5, 0.6])
-    assert "fitted line (posterior means)" in [line.get_label() for line in fig.axes[0].get_lines()]
+    assert sorted(float(x) for x in offsets[:, 0]) == pytest.approx(sorted([1.2, 0.4, 2.0, 0.8, 1.5, 0.6]))
+    (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("fitted line (posterior means")]
+    # the design centres spend_index at its pooled mean: the line passes (mean, intercept)
+    rows = _csv(rich / "moderators.csv")
+    intercept = next(float(r["mean"]) for r in rows if r["term"] == "intercept")
+    slope = next(float(r["mean"]) for r in rows if r["term"] == "spend_index")
+    xs, ys = line.get_data()
+    centre = sum([1.2, 0.4, 2.0, 0.8, 1.5, 0.6]) / 6
+    assert ys == pytest.approx(intercept + slope * (xs - centre))
 
 
 # -- portfolio ------------------------------------------------------------------------------------

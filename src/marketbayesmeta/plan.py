@@ -30,6 +30,7 @@ from .canonical import (
     strict_loads,
 )
 from .checks import Check
+from .design import DesignMatrix
 from .errors import PlanError
 from .safeio import write_atomic  # issue 16: exclusive temporary file
 from .settings import Diagnostics, Materiality, Reporting, Sampler
@@ -46,7 +47,7 @@ PLAN_FORMAT = "marketbayesmeta.plan/2"
 UNHASHED_FIELDS = frozenset({"plan_hash", "locations"})
 _ROW_BATCH = 1_000  # rows dumped at a time when a plan is hashed or written
 
-FitKind = Literal["main", "prior", "uncertainty", "leave_one_out"]
+FitKind = Literal["main", "prior", "uncertainty", "leave_one_out", "moderators"]
 Layout = Literal["single", "portfolio"]
 
 
@@ -166,6 +167,16 @@ class Locations(_Frozen):
     output_directory: str
 
 
+class ModeratorPlan(_Frozen):
+    """A meta-regression of the pool: the design matrix over its pooled rows (in pool order) and the
+    coefficients' Normal priors (the intercept takes mu's prior)."""
+
+    design: DesignMatrix
+    beta_mean: list[float]
+    beta_sd: list[float]
+    beta_sd_setting: Provenanced  # priors.beta_sd, or mu's prior sd by default
+
+
 class Override(_Frozen):
     """A setting changed from its default in the less conservative direction, or priors stated without
     a written justification: shown to the reviewer as a reason of the run."""
@@ -207,6 +218,7 @@ class Pool(_Frozen):
     fits: list[Fit]
     reporting: Reporting
     checks: list[Check] = Field(default_factory=list)  # plausibility findings (acknowledged ones marked)
+    moderators: ModeratorPlan | None = None
     overrides: list[Override] = Field(default_factory=list)
 
     def document(self) -> dict[str, Any]:

@@ -15,9 +15,13 @@ from ..checks import apply_acknowledgements
 from ..errors import ConfigError, Problem
 from ..plan import (
     DuplicateGroup,
+    Fit,
     MaterialityRule,
+    ModeratorPlan,
     Plan,
     Pool,
+    PriorSet,
+    Provenanced,
     ReadinessVerdict,
     Row,
     SensitivityPlan,
@@ -25,7 +29,8 @@ from ..plan import (
 )
 from .config import Config
 from .duplicates import Duplicate, find_duplicates
-from .grid import build_fits
+from .grid import build_fits, fit_seed
+from .moderators import ModeratorsConfig, beta_priors, build_design
 from .overrides import overrides
 from .plausibility import plausibility_checks
 from .pools import describe_filters, pool_specs, scope_mask
@@ -200,7 +205,8 @@ def _duplicate_groups(dups: list[Duplicate], frame: pd.DataFrame, rows: list[Row
 
 
 def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
-                 filters: dict[str, tuple[str, ...]] | None = None) -> Pool:
+                 filters: dict[str, tuple[str, ...]] | None = None, config_file: str = "config",
+                 tracker_file: str = "tracker") -> Pool:
     """Compile one pool of ``config`` over the tracker rows of its scope (an unhashed :class:`Pool`)."""
     a = config.analysis
     scenarios = resolve_scenarios(config)
@@ -247,6 +253,12 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
     fits, unc_status, reference = build_fits(
         config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids,
         scenario_levels={r.uncertainty_scenario for r in rows if r.decision == "scenario"})
+    moderators = None
+    if a.moderators and verdict != "not_recommended" and not n_blocking:
+        pooled = tracker[decision.to_numpy() != "excluded"]
+        moderators = moderator_plan(config, pooled, main, config_file=config_file, tracker_file=tracker_file)
+        fits.append(Fit(name="moderators", kind="moderators", label="moderators", priors=main,
+                        seed=fit_seed(config.sampler.random_seed, "moderators")))
     return Pool(
         name=name, label=label, metric=a.metric, scale=a.scale, evidence_types=list(a.evidence_types),
         filters={c: list(v) for c, v in (filters or {}).items()},
@@ -262,7 +274,22 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
         sensitivity=SensitivityPlan(prior=config.sensitivity.prior, uncertainty=config.sensitivity.uncertainty,
                                     uncertainty_status=unc_status, leave_one_out=config.sensitivity.leave_one_out,
                                     reference_prior=reference, materiality=_materiality(config)),
-        fits=fits, reporting=config.reporting, checks=checks, overrides=overrides(config))
+        fits=fits, reporting=config.reporting, checks=checks, overrides=overrides(config), moderators=moderators)
+
+
+def moderator_plan(config: Config, pooled: pd.DataFrame, main: PriorSet, *, config_file: str,
+                   tracker_file: str) -> ModeratorPlan:
+    """The pool's meta-regression: its design matrix over the pooled rows and the coefficients' priors
+    (the intercept takes mu's; a moderator's coefficient N(0, beta_sd²), beta_sd defaulting to mu's sd)."""
+    a = config.analysis
+    settings = ModeratorsConfig(moderators=a.moderators or [], reference_levels=a.reference_levels,
+                                categorical=a.categorical, min_rows_per_level=config.readiness.min_rows_per_level,
+                                beta_sd=config.priors.beta_sd)
+    design = build_design(pooled, settings, config_file=config_file, tracker_file=tracker_file)
+    beta_sd = Provenanced(value=main.mu_sd if config.priors.beta_sd is None else config.priors.beta_sd,
+                          provenance="default" if config.priors.beta_sd is None else "config")
+    means, sds = beta_priors(design, mu_mean=main.mu_mean, mu_sd=main.mu_sd, beta_sd=float(beta_sd.value))
+    return ModeratorPlan(design=design, beta_mean=means, beta_sd=sds, beta_sd_setting=beta_sd)
 
 
 def _acknowledged(pools: list[Pool], config: Config, config_file: str) -> list[Pool]:
@@ -288,8 +315,9 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
     """Compile a validated config and tracker table into a hashed plan (one pool per :class:`PoolSpec`)."""
     config_file = sources["config"].name if "config" in sources else "config"
     layout, specs = pool_specs(config, tracker, config_file=config_file)
-    pools = [compile_pool(s.config, tracker[scope_mask(tracker, s, layout)], name=s.name, filters=s.filters)
-             for s in specs]
+    tracker_file = sources["tracker"].name if "tracker" in sources else "tracker"
+    pools = [compile_pool(s.config, tracker[scope_mask(tracker, s, layout)], name=s.name, filters=s.filters,
+                          config_file=config_file, tracker_file=tracker_file) for s in specs]
     pools = _acknowledged(pools, config, config_file)
     return Plan(package_version=package_version, project_name=config.project.name,
                 project_notes=config.project.notes, sources=sources, layout=layout, pools=pools).with_hash()

@@ -62,6 +62,13 @@ class Analysis(_Strict):
         description="written reason to let triangulate-only rows (mmm; roi, iroas, cpa, cpo, pa2) into the pool")
     triangulate_only: TriangulateOnlyExtension | None = Field(
         None, description="more evidence types / metrics to treat as triangulate-only (besides the built-in list)")
+    moderators: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None, min_length=1, description="meta-regression: tracker columns (or the built-in duration_days) that "
+                                        "may explain why studies differ")
+    reference_levels: dict[str, str] = Field(
+        default_factory=dict, description="categorical moderator -> its reference level (default: first sorted)")
+    categorical: list[str] = Field(
+        default_factory=list, description="moderators to treat as categorical even when their values are numbers")
     split_by: list[FilterColumn] | None = Field(
         None, min_length=1, description="one pool per distinct value (combination) of these tracker columns")
 
@@ -84,6 +91,9 @@ class Priors(_Strict):
         None, description="tau's prior median, the typical study-to-study spread (instead of tau_scale)")
     justification: str | None = Field(
         None, min_length=1, description="why these priors (priors set without one are listed as a reason)")
+    beta_sd: PositiveFloat | None = Field(
+        None, description="meta-regression: prior sd of a moderator's coefficient (per level difference, or per "
+                          "one sd of a numeric moderator), model scale; default: mu's prior sd")
 
     @model_validator(mode="after")
     def _one_form(self) -> Priors:
@@ -97,7 +107,7 @@ class Priors(_Strict):
     def stated(self) -> bool:
         """Whether the config sets any prior value (not only a justification)."""
         return any(getattr(self, k) is not None for k in ("mu_mean", "mu_sd", "tau_scale", "tau_family",
-                                                         "expected_effect", "typical_spread"))
+                                                         "expected_effect", "typical_spread", "beta_sd"))
 
 
 class Scenarios(_Strict):
@@ -113,6 +123,8 @@ class Uncertainty(_Strict):
 class Readiness(_Strict):
     min_rows_directional: Count = Field(3, ge=1)
     min_rows_ready: Count = Field(4, ge=1)
+    min_rows_per_level: Count = Field(2, ge=1, description="meta-regression: a level with fewer pooled rows makes "
+                                                         "the analysis exploratory")
 
     @model_validator(mode="after")
     def _ordered(self) -> Readiness:

@@ -481,9 +481,12 @@ def _windows(p: _Pool) -> list[Check]:
     latest_start = max(spans, key=lambda t: (t[0], -t[2]))
     earliest_end = min(spans, key=lambda t: (t[1], t[2]))
     listed = "; ".join(f"{s.isoformat()} to {e.isoformat()} ({_rows_text(p, pos)})" for s, e, pos in periods)
+    spread = (f"they fall into {len(periods)} separate periods: {listed}" if len(periods) > 1 else
+              f"they are spread from {spans[0][0].isoformat()} to {max(e for _, e, _ in spans).isoformat()} "
+              "without a period common to all")
     message = (f"the measurement windows of the pooled rows do not overlap in time: {p.name(earliest_end[2])} "
                f"ends {earliest_end[1].isoformat()} before {p.name(latest_start[2])} starts "
-               f"{latest_start[0].isoformat()}; they fall into {len(periods)} separate period(s): {listed}. "
+               f"{latest_start[0].isoformat()}; {spread}. "
                "The pooled effect averages over time: check that the effect is stable across these periods")
     members = [i for _, _, i in spans]
     without = [int(p.row[i]) for i in range(len(p.row)) if i not in set(members)]

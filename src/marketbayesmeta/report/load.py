@@ -180,6 +180,22 @@ class PlanView:
             return mods[name]
         return row.get(name)
 
+    def moderator_values(self, name: str) -> tuple[dict[str, float], float]:
+        """({study_id: value of numeric moderator ``name``}, the centre subtracted in the design) from
+        the meta-regression's design matrix in the plan ({} and 0 when the plan records none)."""
+        mods = self._get("moderators")
+        design = mods.get("design") if isinstance(mods, dict) else None
+        if not isinstance(design, dict):
+            return {}, 0.0
+        names = [t.get("name") for t in design.get("terms", []) if isinstance(t, dict)]
+        if name not in names:
+            return {}, 0.0
+        j = names.index(name)
+        centre = float((design.get("centring") or {}).get(name, 0.0))
+        values = {str(sid): float(row[j]) + centre
+                  for sid, row in zip(design.get("study_ids", []), design.get("matrix", []), strict=False)}
+        return values, centre
+
     def duplicates(self) -> list[dict[str, Any]]:
         return [d for d in self._get("duplicates", []) if isinstance(d, dict)]
 

@@ -8,7 +8,6 @@ import arviz as az
 import numpy as np
 
 from ..settings import Diagnostics as Thresholds
-from .exact import ExactPosterior
 
 EXACT_QUANTILES = (0.025, 0.975)
 
@@ -18,17 +17,29 @@ def _row(fit: str, parameter: str, check: str, value: float, threshold: float, o
             "threshold": float(threshold), "pass": bool(ok)}
 
 
+def scalar_draws(idata: Any) -> dict[str, np.ndarray]:
+    """Every checked parameter's draws, shaped (chain, draw): mu (or beta[term] of a meta-regression)
+    and tau."""
+    post = idata.posterior
+    out: dict[str, np.ndarray] = {}
+    if "beta" in post:
+        beta = post["beta"]
+        terms = [str(t) for t in beta.coords[beta.dims[-1]].values]
+        for j, term in enumerate(terms):
+            out[f"beta[{term}]"] = np.asarray(beta.values[..., j])
+    else:
+        out["mu"] = np.asarray(post["mu"].values)
+    out["tau"] = np.asarray(post["tau"].values)
+    return out
+
+
 def sampler_checks(fit: str, idata: Any, th: Thresholds) -> list[dict[str, Any]]:
-    """r-hat, ESS bulk/tail for mu and tau; divergences and min BFMI for the sampler."""
+    """r-hat, ESS bulk/tail per parameter; divergences and min BFMI for the sampler."""
     rows = []
-    post = idata.posterior[["mu", "tau"]]
-    rhat = az.rhat(post)
-    ess_bulk = az.ess(post, method="bulk")
-    ess_tail = az.ess(post, method="tail")
-    for p in ("mu", "tau"):
-        r = float(rhat[p])
+    for p, draws in scalar_draws(idata).items():
+        r = float(az.rhat(draws))
         rows.append(_row(fit, p, "r_hat", r, th.max_rhat, np.isfinite(r) and r <= th.max_rhat))
-        b, t = float(ess_bulk[p]), float(ess_tail[p])
+        b, t = float(az.ess(draws, method="bulk")), float(az.ess(draws, method="tail"))
         rows.append(_row(fit, p, "ess_bulk", b, th.min_ess_bulk, np.isfinite(b) and b >= th.min_ess_bulk))
         rows.append(_row(fit, p, "ess_tail", t, th.min_ess_tail, np.isfinite(t) and t >= th.min_ess_tail))
     div = int(idata.sample_stats["diverging"].sum())
@@ -41,26 +52,27 @@ def sampler_checks(fit: str, idata: Any, th: Thresholds) -> list[dict[str, Any]]
     return rows
 
 
-def exact_z_scores(idata: Any, exact: ExactPosterior) -> dict[str, dict[str, tuple[float, float, float, float]]]:
-    """Per parameter (mu, tau) and check: (z, MCMC value, exact value, MCSE) for the mean and the
-    2.5 % and 97.5 % quantiles; z = (MCMC − exact) / MCSE."""
+def exact_z_scores(idata: Any, exact: Any) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """Per parameter and check: (z, MCMC value, exact value, MCSE) for the mean and the 2.5 % and
+    97.5 % quantiles; z = (MCMC − exact) / MCSE. ``exact`` is an :class:`ExactPosterior` or a
+    mapping of parameter name -> exact Summary (a meta-regression's coefficients and tau)."""
+    summaries = exact if isinstance(exact, dict) else {"mu": exact.mu, "tau": exact.tau}
     out: dict[str, dict[str, tuple[float, float, float, float]]] = {}
-    for p in ("mu", "tau"):
-        draws = idata.posterior[p].values
+    for p, draws in scalar_draws(idata).items():
         flat = draws.reshape(-1)
-        checks: dict[str, tuple[float, float]] = {}
+        ex = summaries[p]
+        checks: dict[str, tuple[float, float, float]] = {}
         mean_se = float(np.asarray(az.mcse(draws, method="mean")).reshape(-1)[0])
-        checks["exact_z_mean"] = (float(flat.mean()), exact.summary(p).mean, mean_se)  # type: ignore[assignment]
-        exq = exact.quantiles(p, EXACT_QUANTILES)
-        for q, name, eq in zip(EXACT_QUANTILES, ("exact_z_q025", "exact_z_q975"), exq, strict=True):
+        checks["exact_z_mean"] = (float(flat.mean()), float(ex.mean), mean_se)
+        for q, name, eq in zip(EXACT_QUANTILES, ("exact_z_q025", "exact_z_q975"), ex.quantiles(EXACT_QUANTILES),
+                               strict=True):
             se_q = float(np.asarray(az.mcse(draws, method="quantile", prob=q)).reshape(-1)[0])
-            checks[name] = (float(np.quantile(flat, q)), float(eq), se_q)  # type: ignore[assignment]
-        out[p] = {name: ((mc - ex) / se if se > 0 else float("inf"), mc, ex, se)
-                  for name, (mc, ex, se) in checks.items()}  # type: ignore[misc]
+            checks[name] = (float(np.quantile(flat, q)), float(eq), se_q)
+        out[p] = {name: ((mc - e) / se if se > 0 else float("inf"), mc, e, se) for name, (mc, e, se) in checks.items()}
     return out
 
 
-def exact_checks(fit: str, idata: Any, exact: ExactPosterior, th: Thresholds) -> list[dict[str, Any]]:
+def exact_checks(fit: str, idata: Any, exact: Any, th: Thresholds) -> list[dict[str, Any]]:
     rows = []
     for p, zs in exact_z_scores(idata, exact).items():
         for name, (z, mcmc, ex, mcse) in zs.items():

@@ -38,7 +38,7 @@ class FitResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.draws is not None
+        return self.error is None and self.idata is not None
 
     @property
     def passes(self) -> bool:
@@ -68,9 +68,13 @@ def extension_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) % (2**31)
 
 
+ALWAYS_CHECKED = ("main", "moderators")
+
+
 def checked_fits(pool: Pool) -> list[Fit]:
-    """The fits PyMC samples as a check: main, or every distinct fit with ``sampler.check: all``."""
-    return [f for f in pool.fits if f.same_as is None and (f.kind == "main" or pool.sampler.check == "all")]
+    """The fits PyMC samples as a check: main (and the meta-regression), or every distinct fit with
+    ``sampler.check: all``."""
+    return [f for f in pool.fits if f.same_as is None and (f.kind in ALWAYS_CHECKED or pool.sampler.check == "all")]
 
 
 def _quiet_libraries() -> None:
@@ -87,50 +91,84 @@ def _quiet_libraries() -> None:
 # model only holds data as pm.Data inputs that every fit swaps (set_inputs), so the fits of every
 # pool of a portfolio, and every run of a long-lived process, reuse it. The NUTS step is
 # re-initialised by each pm.sample, so draws do not depend on what the model sampled before.
-_MODELS: dict[tuple[str, float, str], Any] = {}
+_MODELS: dict[tuple[Any, ...], Any] = {}
 
 
-def build_models(pool: Pool, fits: list[Fit]) -> dict[str, Any]:
-    """One compiled model with its NUTS step per tau family used by ``fits`` (cached per process)."""
-    from .model import build_model
+def _model_key(pool: Pool, fit: Fit) -> tuple[Any, ...]:
+    key = (fit.priors.tau_family, pool.sampler.target_accept, pool.sampler.nuts_sampler)
+    if fit.kind == "moderators" and pool.moderators is not None:
+        return ("regression", tuple(pool.moderators.design.term_names), *key)
+    return key
 
-    models: dict[str, Any] = {}
+
+def _compile(fm: Any, pool: Pool) -> Any:
+    if pool.sampler.nuts_sampler == "pymc":
+        fm.step()  # compile logp/dlogp now, once, before any fork
+    else:
+        fm.nutpie_model()  # numba compile, once per process
+    return fm
+
+
+def build_models(pool: Pool, fits: list[Fit]) -> dict[tuple[Any, ...], Any]:
+    """One compiled model with its NUTS step per tau family (and per meta-regression design) used by
+    ``fits``, cached per process."""
+    from .model import build_model, build_regression_model
+
     for fit in fits:
-        p = fit.priors
-        key = (p.tau_family, pool.sampler.target_accept, pool.sampler.nuts_sampler)
-        if p.tau_family in models:
+        key = _model_key(pool, fit)
+        if key in _MODELS:
             continue
-        if key not in _MODELS:
-            _, y, se = pool.fit_data(fit)
+        p = fit.priors
+        _, y, se = pool.fit_data(fit)
+        if key[0] == "regression":
+            m = pool.moderators
+            fm = build_regression_model(np.asarray(y, float), np.asarray(se, float), m.design.array(),
+                                        beta_mean=np.asarray(m.beta_mean), beta_sd=np.asarray(m.beta_sd),
+                                        tau_scale=p.tau_scale, family=p.tau_family,
+                                        target_accept=pool.sampler.target_accept, terms=m.design.term_names)
+        else:
             fm = build_model(np.asarray(y, float), np.asarray(se, float), mu_mean=p.mu_mean, mu_sd=p.mu_sd,
                              tau_scale=p.tau_scale, family=p.tau_family, target_accept=pool.sampler.target_accept)
-            if pool.sampler.nuts_sampler == "pymc":
-                fm.step()  # compile logp/dlogp now, once, before any fork
-            else:
-                fm.nutpie_model()  # numba compile, once per process
-            _MODELS[key] = fm
-        models[p.tau_family] = _MODELS[key]
-    return models
+        _MODELS[key] = _compile(fm, pool)
+    return {_model_key(pool, fit): _MODELS[_model_key(pool, fit)] for fit in fits}
 
 
-def run_fit(pool: Pool, models: dict[str, Any], fit: Fit, *, progressbar: bool = False) -> FitResult:
+def _prepare(pool: Pool, fit: Fit, fm: Any, y: np.ndarray, se: np.ndarray) -> Any:
+    """Swap the fit's data and priors into its model; return the exact posterior it is checked against
+    (an ExactPosterior, or the meta-regression's coefficients and tau by name)."""
+    from .exact import exact_posterior
+    from .exact_regression import exact_regression
+    from .model import set_regression_inputs
+
+    p = fit.priors
+    if fit.kind == "moderators" and pool.moderators is not None:
+        m = pool.moderators
+        set_regression_inputs(fm, y, se, m.design.array(), np.asarray(m.beta_mean), np.asarray(m.beta_sd),
+                              p.tau_scale)
+        post = exact_regression(y, se, m.design.array(), beta_mean=m.beta_mean, beta_sd=m.beta_sd,
+                                tau_scale=p.tau_scale, tau_family=p.tau_family, interval=pool.reporting.interval,
+                                terms=m.design.term_names)
+        return {**{f"beta[{t}]": post.coefficient(t) for t in m.design.term_names}, "tau": post.tau}
+    fm.set_inputs(y, se, p.mu_mean, p.mu_sd, p.tau_scale)
+    return exact_posterior(y, se, mu_mean=p.mu_mean, mu_sd=p.mu_sd, tau_scale=p.tau_scale,
+                           tau_family=p.tau_family, interval=pool.reporting.interval)
+
+
+def run_fit(pool: Pool, models: dict[tuple[Any, ...], Any], fit: Fit, *, progressbar: bool = False) -> FitResult:
     """Sample one fit and derive its draws, sampler diagnostics and exact cross-check.
 
     A failure is recorded in the result (the run goes on to report it); an interrupt propagates."""
     from .diagnostics import exact_checks, sampler_checks
-    from .exact import exact_posterior
     from .model import sample_model
     from .posterior import derive
 
     ids, y, se = pool.fit_data(fit)
     res = FitResult(fit=fit, ids=ids, y=np.asarray(y, float), se=np.asarray(se, float))
     t0 = time.perf_counter()
-    s, p = pool.sampler, fit.priors
+    s = pool.sampler
     try:
-        fm = models[p.tau_family]
-        fm.set_inputs(res.y, res.se, p.mu_mean, p.mu_sd, p.tau_scale)
-        exact = exact_posterior(res.y, res.se, mu_mean=p.mu_mean, mu_sd=p.mu_sd, tau_scale=p.tau_scale,
-                                tau_family=p.tau_family, interval=pool.reporting.interval)
+        fm = models[_model_key(pool, fit)]
+        exact = _prepare(pool, fit, fm, res.y, res.se)
         draws, limit = s.draws, s.draw_limit
         while True:
             seed = fit.seed if res.extensions == 0 else extension_seed(fit.seed, res.extensions)
@@ -146,8 +184,9 @@ def run_fit(pool: Pool, models: dict[str, Any], fit: Fit, *, progressbar: bool =
                 break
             draws = min(2 * draws, limit)
             res.extensions += 1
-        res.draws = derive(res.idata.posterior["mu"].values, res.idata.posterior["tau"].values, res.y, res.se,
-                           fit.seed)
+        if fit.kind != "moderators":
+            res.draws = derive(res.idata.posterior["mu"].values, res.idata.posterior["tau"].values, res.y,
+                               res.se, fit.seed)
     except Exception as exc:  # noqa: BLE001 - recorded; KeyboardInterrupt is not an Exception
         res.error = f"{type(exc).__name__}: {exc}"
     res.seconds = time.perf_counter() - t0
@@ -208,7 +247,7 @@ def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: i
     if pool.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
         jobs = 1  # nutpie parallelises chains itself and samples a fit in a fraction of a second
     jobs = max(1, min(jobs, n))
-    say(f"model built ({', '.join(models)}) … {time.perf_counter() - t0:.1f} s; sampling {n} fit(s) "
+    say(f"model built ({', '.join(str(k[0]) for k in models)}) … {time.perf_counter() - t0:.1f} s; sampling {n} fit(s) "
         f"in {jobs} process(es)")
     results: list[FitResult | None] = [None] * n
     if jobs == 1:

@@ -220,6 +220,8 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
                          f"is {row['verdict']} of the pooled prediction for a comparable study: check how the "
                          "model read-out and the pooled experiments measure the effect before using either")
     _sensitivity(pool, posts, sampled, book, directory)
+    if pool.moderators is not None:
+        _moderators(pool, data, post, book, directory)
     prior_rows = prior_diagnostic_rows(main_priors, data.y, data.se, PRIOR_CHECK_SEED)
     if pool.priors_implied:
         prior_rows.append({"check": "priors_in_business_terms", "parameter": "mu, tau", "value": None,
@@ -229,6 +231,21 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
         book.add("prior_diagnostics_warning", "prior diagnostics warn: " +
                  "; ".join(r["message"] for r in prior_rows if r["warning"]))
     return headline(pool, mu_row, tau_row, future, heterogeneity)
+
+
+def _moderators(pool: Pool, data: PoolData, post: ExactPosterior, book: StatusBook, directory: Path) -> None:
+    from .moderator_tables import moderator_rows
+
+    rows, material = moderator_rows(pool, data.y, data.se, post)
+    write_table(directory, "moderators.csv", rows)
+    design = pool.moderators.design  # type: ignore[union-attr]
+    if design.exploratory:
+        thin = "; ".join(p.message for p in design.problems) or "few rows per level"
+        book.add("moderators_exploratory", f"the meta-regression is exploratory: {thin}. With this few studies per "
+                 "level, differences between levels are hypotheses to test, not findings")
+    if material:
+        book.add("material_moderator_prior_dependence", "the moderators' coefficients depend materially on the "
+                 "prior: " + "; ".join(material))
 
 
 def headline(pool: Pool, mu: dict[str, Any], tau: dict[str, Any], future: dict[str, Any],

@@ -38,15 +38,15 @@ def plot_moderator_bubbles(run: RunData) -> Any:
     if not names:
         raise MissingInput("moderators.csv has no numeric moderator")
     se_df = run.require("study_effects.csv")
-    values = {str(r.get("study_id")): r for r in run.plan.rows()}
     intercept = next((r for r in rows if r.get("row_type") == "coefficient"
                       and str(r.get("term", "")).lower() in INTERCEPT), None)
     pyplot = plt()
     fig, axes = pyplot.subplots(1, len(names), figsize=(5.2 * len(names), 3.8), layout="constrained", squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
+        values, centre = run.plan.moderator_values(name)
         xs, ys, ws = [], [], []
         for _, s in se_df.iterrows():
-            x = to_float(run.plan.row_value(values.get(str(s["study_id"]), {}), name))
+            x = to_float(values.get(str(s["study_id"])))
             if math.isfinite(x):
                 xs.append(x)
                 ys.append(num(s.get("observed")))
@@ -59,8 +59,9 @@ def plot_moderator_bubbles(run: RunData) -> Any:
         coef = next(r for r in rows if r.get("row_type") == "coefficient" and str(r.get("moderator")) == name)
         if intercept is not None:
             grid = np.linspace(min(xs), max(xs), 50)
-            ax.plot(grid, num(intercept.get("mean")) + num(coef.get("mean")) * grid, color=COLORS["pooled"],
-                    label="fitted line (posterior means)")
+            # numeric moderators are centred in the design: the intercept is the effect at the centre
+            ax.plot(grid, num(intercept.get("mean")) + num(coef.get("mean")) * (grid - centre), color=COLORS["pooled"],
+                    label="fitted line (posterior means, other moderators at their reference or mean)")
             ax.legend(fontsize=8)
         ax.axhline(0, color="0.6", lw=0.8, ls="--")
         unit_axis(ax, run.unit, axis="y", label=f"observed estimate, {run.unit.axis_label}")
