@@ -148,15 +148,20 @@ class Fit:
 def broken_likelihood(active: bool = True) -> Iterator[None]:
     """While active, models are built with y_i ~ N(mu, tau²): s_i² dropped (a deliberately broken
     likelihood the exact cross-check must catch)."""
-    from marketbayesmeta.runtime import model
+    from marketbayesmeta.runtime import fits, model
 
     original = model.likelihood_variance
+    cached = dict(fits._MODELS)
     if active:
         model.likelihood_variance = lambda tau, se: tau**2 + 1e-12
+        fits._MODELS.clear()  # runs build their models anew, broken; the correct ones come back after
     try:
         yield
     finally:
         model.likelihood_variance = original
+        if active:
+            fits._MODELS.clear()
+            fits._MODELS.update(cached)
 
 
 class FitCache:
