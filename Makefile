@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: example check check-statistical check-browser bench schema reference validation mutation golden lock clean
+.PHONY: example check check-statistical check-browser bench schema reference validation mutation golden lock clean check-interrupts
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 2; }
@@ -24,7 +24,10 @@ example: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q -m "not statistical and not browser"
+	$(BIN)/python -m pytest -q -m "not statistical and not browser and not exhaustive"
+
+check-interrupts: $(STAMP)
+	$(BIN)/python -m pytest -q -m exhaustive
 
 check-statistical: $(STAMP)
 	$(BIN)/python -m pytest -q -m statistical

@@ -199,7 +199,7 @@ SLOW = ([(p, s) for p in ("compile", "sampling", "artefacts", "markdown", "html"
         + [(f"cell:{k}", (signal.SIGINT, signal.SIGTERM)[k % 2]) for k in range(_code_cells())])
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 @pytest.mark.parametrize(("point", "signum"), SLOW, ids=lambda v: getattr(v, "name", v))
 def test_interrupt_at_every_point_with_both_signals(tmp_path: Path, template: Path, point: str,
                                                    signum: int) -> None:
@@ -208,7 +208,7 @@ def test_interrupt_at_every_point_with_both_signals(tmp_path: Path, template: Pa
     interrupt_at(tmp_path, template, point, signum)
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 @pytest.mark.parametrize("point", ["sampling", "cell:2", "html"])
 def test_ctrl_c_to_the_whole_process_group(tmp_path: Path, template: Path, point: str) -> None:
     """A terminal's Ctrl-C reaches every process of the group (the kernel included)."""
