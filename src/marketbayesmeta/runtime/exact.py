@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
@@ -187,36 +187,16 @@ def exact_posterior(
     t, lg, m, v = _adaptive_grid(density, y, se, float(mu_mean), float(mu_sd),
                                  float(tau_scale), n_grid)
     grid = _Grid(t, lg, m, v, density, n_grid)
-    h = t[1] - t[0]
-    # The mass below the grid (tau ~ 0, flat density) is one node at tau = exp(t0) / 2.
-    w = _trapezoid_weights(lg, h)
-    tau = np.exp(np.concatenate([[t[0] - np.log(2.0)], t]))
-    m, v = np.concatenate([m[:1], m]), np.concatenate([v[:1], v])
-    keep = w > _MIN_WEIGHT
-    w, tau, m, v = w[keep] / w[keep].sum(), tau[keep], m[keep], v[keep]
-    # Interpolating the CDF of tau between nodes converges more slowly than the trapezoid
-    # rule itself, so tau's summaries use the grid refined once more (midpoints added).
-    t_fine = np.empty(2 * t.size - 1)
-    t_fine[::2], t_fine[1::2] = t, t[:-1] + h / 2
-    lg_fine = np.empty_like(t_fine)
-    lg_fine[::2], lg_fine[1::2] = lg, density(t_fine[1::2])[0]
-    w_fine = _trapezoid_weights(lg_fine, h / 2)
-
     probs = _probabilities(interval)
     infinite_tau_var = family(tau_family).infinite_posterior_variance(y.size)
+    q = quadrature_nodes(t, lg, m, v, density, probs, infinite_tau_var)
+    w, tau, m, v, tau_summary = q.weights, q.tau, q.mean, q.var, q.tau_summary
     mu = _normal_mixture(w, m, v, probs)
     future = _normal_mixture(w, m, v + tau**2, probs, infinite_tau_var)
 
-    tau_q = partial(_tau_quantiles, t_fine, w_fine)
-    tau_fine = np.exp(np.concatenate([[t[0] - np.log(2.0)], t_fine]))
-    tau_mean = float(w_fine @ tau_fine)
-    tau_sd = np.inf if infinite_tau_var else np.sqrt(w_fine @ (tau_fine - tau_mean) ** 2)
-    tau_summary = _summary(tau_mean, tau_sd, 1.0, tau_q(probs), tau_q)
-
     theta = _theta_summaries(w, tau, m, v, y, se**2, probs)
     # Evidence: ∫ p(y | tau) p(tau) dtau = (normalising constant of the tau prior) × ∫ exp(lg) dt.
-    log_evidence = (_log_trapezoid_total(lg_fine, h / 2) + family(tau_family).log_norm
-                    - np.log(float(tau_scale)))
+    log_evidence = q.log_integral + family(tau_family).log_norm - np.log(float(tau_scale))
     priors = {"mu_mean": float(mu_mean), "mu_sd": float(mu_sd), "tau_scale": float(tau_scale),
               "tau_family": tau_family}
     return ExactPosterior(mu, tau_summary, future, theta, float(interval), tau, w, m, v,
@@ -224,6 +204,45 @@ def exact_posterior(
 
 
 # ----------------------------------------------------------------------------- internals
+
+
+class Nodes(NamedTuple):
+    weights: np.ndarray  # normalised quadrature weights
+    tau: np.ndarray  # the nodes, tau
+    mean: np.ndarray  # the conditional moments at each node (any trailing shape)
+    var: np.ndarray
+    tau_summary: Summary
+    tau2_mean: float  # E[tau² | y] (inf when tau's posterior variance is infinite)
+    log_integral: float  # log ∫ exp(lg) dt over the grid (refined): the evidence up to the prior's constant
+
+
+def quadrature_nodes(t, lg, m, v, density, probs, infinite_tau_var) -> Nodes:
+    """The quadrature rule of the uniform log-tau grid ``t`` (log density ``lg``, conditional moments
+    ``m``, ``v`` per node, any trailing shape), tau's summary and the log integral of the density.
+
+    The mass below the grid (tau ~ 0, flat density) is one node at tau = exp(t0) / 2; nodes lighter
+    than _MIN_WEIGHT are dropped. Interpolating the CDF of tau between nodes converges more slowly
+    than the trapezoid rule itself, so tau's summaries use the grid refined once more (midpoints
+    added). Shared by the intercept-only engine and the meta-regression (exact_regression.py).
+    """
+    h = t[1] - t[0]
+    w = _trapezoid_weights(lg, h)
+    tau = np.exp(np.concatenate([[t[0] - np.log(2.0)], t]))
+    m, v = np.concatenate([m[:1], m]), np.concatenate([v[:1], v])
+    keep = w > _MIN_WEIGHT
+    w, tau, m, v = w[keep] / w[keep].sum(), tau[keep], m[keep], v[keep]
+    t_fine = np.empty(2 * t.size - 1)
+    t_fine[::2], t_fine[1::2] = t, t[:-1] + h / 2
+    lg_fine = np.empty_like(t_fine)
+    lg_fine[::2], lg_fine[1::2] = lg, density(t_fine[1::2])[0]
+    w_fine = _trapezoid_weights(lg_fine, h / 2)
+    tau_q = partial(_tau_quantiles, t_fine, w_fine)
+    tau_fine = np.exp(np.concatenate([[t[0] - np.log(2.0)], t_fine]))
+    tau_mean = float(w_fine @ tau_fine)
+    tau_sd = np.inf if infinite_tau_var else np.sqrt(w_fine @ (tau_fine - tau_mean) ** 2)
+    tau2_mean = np.inf if infinite_tau_var else float(w_fine @ tau_fine**2)
+    return Nodes(w, tau, m, v, _summary(tau_mean, tau_sd, 1.0, tau_q(probs), tau_q), tau2_mean,
+                 _log_trapezoid_total(lg_fine, h / 2))
 
 
 def _validate(y, se, mu_mean, mu_sd, tau_scale, tau_family, interval, grid_size):

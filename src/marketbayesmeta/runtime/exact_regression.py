@@ -25,20 +25,17 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-from scipy import special
 
 from ..families import family
 from .exact import (
     _CHUNK,
     _GRID_SIZE,
-    _MIN_WEIGHT,
     Summary,
     _adaptive_grid,
     _mixture_moments,
     _mixture_quantiles_1d,
     _summary,
-    _tau_quantiles,
-    _trapezoid_weights,
+    quadrature_nodes,
 )
 
 __all__ = [
@@ -214,23 +211,12 @@ def exact_regression(
     prior_centre = X @ m0
     prior_spread = float(np.sqrt((X**2 @ s0**2).max()))
     t, lg, m, v = _adaptive_grid(density, y, se, prior_centre, prior_spread, float(tau_scale), n_grid)
-    h = t[1] - t[0]
-    log_evidence = _log_evidence(lg, h) + fam.log_norm - math.log(tau_scale)
-    w = _trapezoid_weights(lg, h)
-    tau = np.exp(np.concatenate([[t[0] - np.log(2.0)], t]))
-    m, v = np.concatenate([m[:1], m]), np.concatenate([v[:1], v])
-    keep = w > _MIN_WEIGHT
-    w, tau, m, v = w[keep] / w[keep].sum(), tau[keep], m[keep], v[keep]
-    # tau's own summaries on the grid refined once (midpoints added), as in exact.py.
-    t_fine = np.empty(2 * t.size - 1)
-    t_fine[::2], t_fine[1::2] = t, t[:-1] + h / 2
-    lg_fine = np.empty_like(t_fine)
-    lg_fine[::2], lg_fine[1::2] = lg, density(t_fine[1::2])[0]
-    w_fine = _trapezoid_weights(lg_fine, h / 2)
-
     alpha = (1.0 - interval) / 2.0
     probs = np.array([0.5, alpha, 1.0 - alpha])
     infinite = fam.infinite_posterior_variance(y.size)
+    q = quadrature_nodes(t, lg, m, v, density, probs, infinite)
+    w, tau, m, v, tau_summary, tau2_mean = q.weights, q.tau, q.mean, q.var, q.tau_summary, q.tau2_mean
+    log_evidence = q.log_integral + fam.log_norm - math.log(tau_scale)
     sd = np.sqrt(np.diagonal(v, axis1=1, axis2=2))
     mbar, sdbar, ppos = _mixture_moments(w, m, sd)
     beta = []
@@ -238,12 +224,6 @@ def exact_regression(
         qfun = partial(_mixture_quantiles_1d, w, m[:, j : j + 1], sd[:, j : j + 1])
         beta.append(_summary(mbar[j], sdbar[j], ppos[j], qfun(probs), qfun))
 
-    tau_q = partial(_tau_quantiles, t_fine, w_fine)
-    tau_fine = np.exp(np.concatenate([[t[0] - np.log(2.0)], t_fine]))
-    tau_mean = float(w_fine @ tau_fine)
-    tau_sd = np.inf if infinite else np.sqrt(w_fine @ (tau_fine - tau_mean) ** 2)
-    tau_summary = _summary(tau_mean, tau_sd, 1.0, tau_q(probs), tau_q)
-    tau2_mean = np.inf if infinite else float(w_fine @ tau_fine**2)
     return RegressionPosterior(beta, tau_summary, names, float(interval), float(log_evidence),
                                tau2_mean, tau, w, m, v, m0, s0, infinite)
 
@@ -262,14 +242,6 @@ def _log_density(t, y, se, X, beta_mean, beta_sd, scale, tau_family):
     tau = np.exp(t)
     loglik, m, v = log_marginal_tau_regression(tau, y, se, X, beta_mean, beta_sd)
     return loglik + family(tau_family).log_kernel(tau / scale) + t, m, v
-
-
-def _log_evidence(lg: np.ndarray, h: float) -> float:
-    """``log`` of the integral of ``exp(lg)`` over t: the trapezoid rule on the nodes plus the
-    mass below the grid (density ``C e^t`` there, so that mass is ``exp(lg[0])``)."""
-    weights = np.full(lg.size, h)
-    weights[[0, -1]] /= 2
-    return float(special.logsumexp(np.concatenate([[lg[0]], lg + np.log(weights)])))
 
 
 def _mixture_summary(w, mean, var, interval, infinite_var=False) -> Summary:
