@@ -118,3 +118,12 @@ def test_unknown_command_exit_2() -> None:
     with pytest.raises(SystemExit) as exc:
         _cli("frobnicate")
     assert exc.value.code == 2
+
+
+def test_execute_refuses_a_fifo_as_plan_without_waiting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)
+    assert _cli("execute", str(fifo), "--out", str(tmp_path / "run")) == 2  # would block forever if read
+    assert "not a regular file" in capsys.readouterr().err

@@ -3,8 +3,6 @@ runtime and the audit trail. Everything the CLI does is a call to a function her
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +12,7 @@ from .compiler.config import Config
 from .compiler.config_parse import parse_config
 from .errors import ConfigError, InputError, TrackerError
 from .plan import Locations, Plan, Source
+from .safeio import read_input
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -21,43 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .runtime.execute import RunResult
 
 
-# The largest config and tracker read (README "Decisions"): a tracker of 100,000 rows is ~20 MiB.
-MAX_INPUT_BYTES = {"config": 1 << 20, "tracker": 256 << 20}
-
-
 def _read_bytes(path: Path, what: str, error: type[InputError]) -> bytes:
-    """The bytes of a regular file of at most ``MAX_INPUT_BYTES[what]``. A FIFO, device or socket
-    is refused without reading (O_NONBLOCK: opening a FIFO does not wait for a writer)."""
-    limit = MAX_INPUT_BYTES[what]
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise error(f"{path}: no such {what} file") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory, expected the {what} file") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
-    st = os.fstat(fd)
-    mode = st.st_mode
-    too_large = (f"{path}: the {what} file is larger than {limit >> 20} MiB, the limit for a {what}; "
-                 "split it, or drop the rows and columns the analysis does not use")
-    if stat.S_ISREG(mode) and st.st_size > limit:
-        os.close(fd)
-        raise error(too_large)
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise error(f"{path}: is a directory, expected the {what} file")
-        raise error(f"{path}: is not a regular file (a pipe, device or socket); give the path "
-                    f"of the {what} file itself")
-    with os.fdopen(fd, "rb") as fh:
-        try:
-            data = fh.read(limit + 1)
-        except OSError as exc:
-            raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
-    if len(data) > limit:  # it grew while being read
-        raise error(too_large)
-    return data
+    return read_input(path, what, error)
 
 
 def _decode(data: bytes, path: Path, error: type[InputError]) -> str:

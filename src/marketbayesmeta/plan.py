@@ -32,7 +32,7 @@ from .canonical import (
 from .checks import Check
 from .design import DesignMatrix
 from .errors import PlanError
-from .safeio import write_atomic  # issue 16: exclusive temporary file
+from .safeio import read_input, write_atomic  # issue 16: exclusive temporary file
 from .settings import Diagnostics, Materiality, Reporting, Sampler
 from .vocabulary import (
     Decision,
@@ -415,12 +415,5 @@ def parse_plan(text: str | bytes, filename: str = "plan.json") -> Plan:
 def load_plan(path: str | Path) -> Plan:
     """Read plan.json from disk (see :func:`parse_plan`)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise PlanError(f"{path}: is a directory, expected a plan.json file") from None
-    except FileNotFoundError:
-        raise PlanError(f"{path}: no such plan file") from None
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read the plan ({exc.strerror})") from None
+    raw = read_input(path, "plan", PlanError)  # a regular file only: a FIFO is refused, not waited on
     return _rebase(parse_plan(raw, str(path)), _absolute, path.resolve().parent)

@@ -6,6 +6,8 @@ temp directory): never through a link someone planted there, never left half-wri
   target (a rename replaces a symlink, it does not write through it).
 * :func:`open_lock` opens a lock file with ``O_NOFOLLOW`` and refuses anything but a regular file
   with one link, so truncating it cannot empty another file.
+* :func:`read_input` reads a config, tracker or plan: a regular file only (a FIFO or device is
+  refused without waiting on it), at most :data:`MAX_INPUT_BYTES`.
 * :func:`remove_stale_tempdirs` removes the ``<prefix><pid>-*`` directories that processes of
   ours left in the system temp directory and that no longer exist (a killed run cannot clean up
   after itself; the report kernel's short socket directory is one).
@@ -116,3 +118,42 @@ def remove_stale_tempdirs(prefix: str, root: str | Path | None = None) -> list[P
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
     return removed
+
+
+# The largest input read (README "Decisions"): a tracker of 100,000 rows is ~20 MiB, its plan ~150 MiB.
+MAX_INPUT_BYTES = {"config": 1 << 20, "tracker": 256 << 20, "plan": 2 << 30}
+
+
+def read_input(path: Path, what: str, error: type[InputError]) -> bytes:
+    """The bytes of a regular file of at most ``MAX_INPUT_BYTES[what]``. A FIFO, device or socket
+    is refused without reading (O_NONBLOCK: opening a FIFO does not wait for a writer)."""
+    limit = MAX_INPUT_BYTES[what]
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, expected the {what} file") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    st = os.fstat(fd)
+    mode = st.st_mode
+    too_large = (f"{path}: the {what} file is larger than {limit >> 20} MiB, the limit for a {what}; "
+                 "split it, or drop the rows and columns the analysis does not use")
+    if stat.S_ISREG(mode) and st.st_size > limit:
+        os.close(fd)
+        raise error(too_large)
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a directory, expected the {what} file")
+        raise error(f"{path}: is not a regular file (a pipe, device or socket); give the path "
+                    f"of the {what} file itself")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    if len(data) > limit:  # it grew while being read
+        raise error(too_large)
+    return data
