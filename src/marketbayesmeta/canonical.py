@@ -213,6 +213,24 @@ def strict_loads(text: str | bytes) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
+def load_versioned(text: str | bytes, source: str, what: str, fmt: str, error: type[Exception],
+                   hint: str = "") -> dict[str, Any]:
+    """A JSON object whose ``format`` key is ``fmt`` (one of our versioned artefacts: plan, manifest),
+    or ``error`` naming ``source``, what is wrong and (``hint``) what to do."""
+    try:
+        data = strict_loads(text)
+    except (ValueError, CanonicalJSONError, UnicodeDecodeError) as exc:
+        raise error(f"{source}: not a readable {what} (invalid JSON: {exc}){hint}") from None
+    except RecursionError:
+        raise error(f"{source}: not a readable {what} (JSON nested too deeply){hint}") from None
+    if not isinstance(data, dict):
+        raise error(f"{source}: not a {what} (expected a JSON object)")
+    found = data.get("format")
+    if found != fmt:
+        raise error(f"{source}: unsupported {what} format {found!r}; this version reads {fmt!r}{hint}")
+    return data
+
+
 # -- readable form ------------------------------------------------------------------------------------
 #
 # The same text as ``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)``, whose

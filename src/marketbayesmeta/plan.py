@@ -26,8 +26,8 @@ from .canonical import (
     canonical_bytes,
     canonical_hash,
     iter_pretty,
+    load_versioned,
     pretty_dumps,
-    strict_loads,
 )
 from .checks import Check
 from .design import DesignMatrix
@@ -374,20 +374,8 @@ def write_plan(plan: Plan, path: str | Path) -> Path:
 
 def parse_plan(text: str | bytes, filename: str = "plan.json") -> Plan:
     """Parse and integrity-check a plan: refuses bad JSON, unknown formats and edited content."""
-    try:
-        data = strict_loads(text)
-    except (ValueError, CanonicalJSONError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{filename}: not a readable plan (invalid JSON: {exc}); recompile it with "
-                        "'marketbayesmeta compile CONFIG'") from None
-    except RecursionError:
-        raise PlanError(f"{filename}: not a readable plan (JSON nested too deeply); recompile it "
-                        "with 'marketbayesmeta compile CONFIG'") from None
-    if not isinstance(data, dict):
-        raise PlanError(f"{filename}: not a plan (expected a JSON object)")
-    fmt = data.get("format")
-    if fmt != PLAN_FORMAT:
-        raise PlanError(f"{filename}: unsupported plan format {fmt!r}; this version reads "
-                        f"{PLAN_FORMAT!r}. Recompile the config with this version.")
+    data = load_versioned(text, filename, "plan", PLAN_FORMAT, PlanError,
+                          "; recompile the config with this version ('marketbayesmeta compile CONFIG')")
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:

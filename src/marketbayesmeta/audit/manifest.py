@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..canonical import CanonicalJSONError, hash_file, pretty_dumps, strict_loads
+from ..canonical import hash_file, load_versioned, pretty_dumps
 from ..errors import InputError
 from ..safeio import write_atomic
 
@@ -139,16 +139,8 @@ def _entries(files: Iterable[Any], source_name: str) -> list[dict[str, Any]]:
 
 def read_manifest(data: bytes, source_name: str) -> dict[str, Any]:
     """Parse and validate manifest bytes; any structural problem is an InputError naming the file."""
-    try:
-        doc = strict_loads(data)
-    except (ValueError, CanonicalJSONError, UnicodeDecodeError) as exc:
-        raise InputError(f"{source_name}: not a readable manifest (invalid JSON: {exc})") from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{source_name}: not a manifest (expected a JSON object)")
-    fmt = doc.get("format")
-    if fmt != MANIFEST_FORMAT:
-        raise InputError(f"{source_name}: unsupported manifest format {fmt!r}; accepted: "
-                         f"{MANIFEST_FORMAT!r}")
+    doc = load_versioned(data, source_name, "manifest", MANIFEST_FORMAT, InputError)
+    fmt = doc["format"]
     unknown = sorted(set(doc) - {"format", "plan_hash", "files"})
     if unknown:
         raise InputError(f"{source_name}: unknown manifest key(s) {unknown}")
