@@ -1,0 +1,122 @@
+"""Every reported table, end to end, against numbers worked out from the config's and tracker's literals.
+
+config text → compile → execute → the CSVs, for one dataset per scale (tests/value_cases.py: the
+configs, the trackers, every row's model-scale estimate and SE and the priors by hand, and the
+brute-force grid reference). Two executions per dataset:
+
+* ``exact``: the run with the MCMC check left out (``sample_fits`` returns no fit), so the whole
+  path from config to CSV runs in a second or two (and under ``make mutation``);
+* ``sampled`` (slow): the real thing, a small sampler (2 chains × 300 draws), report=False; its
+  diagnostics.csv and posterior.nc are checked too.
+
+A bug anywhere upstream of the engine (units, business priors, the plan, the fit data) or in it
+(the exact posterior, the table builders, the writers) moves a number here.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from value_cases import CASES, CDF_TOL, TABLES, Reference, approx, check, flag, read_csv
+
+from marketbayesmeta.api import compile_config, execute_plan
+
+SMALL_SAMPLER = "{chains: 2, draws: 300, tune: 300, random_seed: 11}"
+SMALL_DIAGNOSTICS = "{min_ess_bulk: 100, min_ess_tail: 100, on_failure: warn}"
+MODES = ("exact", pytest.param("sampled", marks=pytest.mark.slow))
+
+
+class Runs:
+    """Run directories and references, made once per (case, mode) for the module."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.runs, self.refs = tmp, {}, {}
+
+    def ref(self, case: str) -> Reference:
+        if case not in self.refs:
+            self.refs[case] = Reference(CASES[case])
+        return self.refs[case]
+
+    def run(self, case: str, mode: str) -> Path:
+        if (case, mode) not in self.runs:
+            config = CASES[case].write(self.tmp / f"{case}-{mode}", SMALL_SAMPLER, SMALL_DIAGNOSTICS)
+            plan = compile_config(config)
+            with pytest.MonkeyPatch.context() as mp:
+                if mode == "exact":
+                    mp.setattr("marketbayesmeta.runtime.pool_run.sample_fits", lambda *a, **k: [])
+                result = execute_plan(plan, quiet=True, report=False, fit_jobs=1)
+            assert result.status != "failed", result.reasons
+            self.runs[case, mode] = result.run_dir
+        return self.runs[case, mode]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    return Runs(tmp_path_factory.mktemp("values"))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("table", TABLES)
+def test_table_values(runs: Runs, case: str, mode: str, table: str) -> None:
+    check(table, runs.run(case, mode), runs.ref(case), sampled=mode == "sampled")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_cases_exercise_every_verdict(runs: Runs, mode: str) -> None:
+    """The datasets are built so that the checks above see both sides of each verdict: a flagged
+    study in the ppc, material and immaterial prior dependence, a scenario row, an outlying study."""
+    ref = runs.ref("log")
+    run = runs.run("log", mode)
+    assert check("ppc", run, ref, sampled=False) == ["g5"]
+    assert check("prior_sensitivity", run, ref, sampled=mode == "sampled") == ["regularising", "weak"]
+    assert check("uncertainty_sensitivity", run, ref, sampled=mode == "sampled") == []
+    influence = {r["left_out"]: flag(r["material"]) for r in read_csv(run / "influence.csv")}
+    assert influence["g5"] and not influence["g1"]
+    status = check("headline", run, ref, sampled=False)
+    codes = {r["code"] for r in status["reasons"]}
+    assert {"ppc_flags", "material_prior_dependence", "scenario_uncertainty", "plausibility_review"} <= codes
+    assert status["reportable"] is False
+    pp = runs.run("pp", mode)
+    assert not (pp / "uncertainty_sensitivity.csv").exists()  # no scenario row: not applicable
+
+
+@pytest.mark.slow
+def test_sampled_run_checks_the_main_fit_against_the_same_numbers(runs: Runs) -> None:
+    """diagnostics.csv of a sampled run: the exact side of the cross-check is the reference's
+    posterior (mean and 2.5/97.5 % quantiles of mu and tau), the MCMC side is the draws in
+    posterior.nc, and z = (MCMC − exact) / MCSE."""
+    pytest.importorskip("arviz")
+    import arviz as az
+
+    for case in sorted(CASES):
+        run, g = runs.run(case, "sampled"), runs.ref(case).grid
+        rows = read_csv(run / "diagnostics.csv")
+        assert {r["fit"] for r in rows} == {"main"}  # sampler.check: main
+        idata = az.from_netcdf(run / "posterior.nc")
+        draws_used = {int(r["draws"]) for r in rows}
+        assert len(draws_used) == 1 and idata.posterior.sizes["draw"] == draws_used.pop()
+        by_key = {(r["parameter"], r["check"]): r for r in rows}
+        for p, cdf, mean in (("mu", g.mu_cdf, g.E(g.MU)), ("tau", g.tau_cdf, g.E(g.TAU))):
+            x = idata.posterior[p].values
+            z_mean = by_key[p, "exact_z_mean"]
+            approx(z_mean["exact"], mean, rel=1e-4)
+            approx(z_mean["mcmc"], float(x.mean()), rel=1e-9)
+            approx(z_mean["value"], (float(z_mean["mcmc"]) - float(z_mean["exact"])) / float(z_mean["mcse"]),
+                   rel=1e-6)
+            for check_name, q in (("exact_z_q025", 0.025), ("exact_z_q975", 0.975)):
+                row = by_key[p, check_name]
+                assert abs(cdf(float(row["exact"])) - q) < CDF_TOL
+                approx(row["mcmc"], float(np.quantile(x.reshape(-1), q)), rel=1e-9)
+                assert flag(row["pass"]) == (abs(float(row["value"])) <= 4.0)
+        fit_row = by_key["(fit)", "all"]
+        assert flag(fit_row["pass"]) == all(flag(r["pass"]) for r in rows if r is not fit_row)
+        # posterior.nc holds the plan's data for the main fit
+        np.testing.assert_allclose(idata.observed_data["y"].values, CASES[case].y, rtol=1e-12)
+        np.testing.assert_allclose(idata.constant_data["se"].values, CASES[case].se, rtol=1e-12)
+        assert float(idata.constant_data["tau_scale"]) == pytest.approx(CASES[case].priors["tau_scale"],
+                                                                        rel=1e-12)
+        assert math.isfinite(float(idata.posterior["theta"].values.std()))
