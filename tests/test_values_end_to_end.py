@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from value_cases import CASES, CDF_TOL, TABLES, Reference, approx, check, flag, read_csv
 
 from marketbayesmeta.api import compile_config, execute_plan
+from value_cases import CASES, CDF_TOL, TABLES, Reference, approx, check, flag, read_csv
 
 SMALL_SAMPLER = "{chains: 2, draws: 300, tune: 300, random_seed: 11}"
 SMALL_DIAGNOSTICS = "{min_ess_bulk: 100, min_ess_tail: 100, on_failure: warn}"

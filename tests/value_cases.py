@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import optimize, stats
+
 from test_exact_tables import Grid
 
 # Standard-normal quantiles, written out: Φ⁻¹(0.95) for a 90 % interval, Φ⁻¹(0.975) for 95 %.
