@@ -15,14 +15,21 @@ A bug anywhere upstream of the engine (units, business priors, the plan, the fit
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from marketbayesmeta.api import compile_config, execute_plan
-from value_cases import CASES, CDF_TOL, TABLES, Reference, approx, check, flag, read_csv
+from value_cases import (
+    CASES,
+    TABLES,
+    Reference,
+    check,
+    check_diagnostics,
+    flag,
+    read_csv,
+    reference,
+)
 
 SMALL_SAMPLER = "{chains: 2, draws: 300, tune: 300, random_seed: 11}"
 SMALL_DIAGNOSTICS = "{min_ess_bulk: 100, min_ess_tail: 100, on_failure: warn}"
@@ -30,15 +37,13 @@ MODES = ("exact", pytest.param("sampled", marks=pytest.mark.slow))
 
 
 class Runs:
-    """Run directories and references, made once per (case, mode) for the module."""
+    """Run directories, made once per (case, mode) for the module, and the cases' references."""
 
     def __init__(self, tmp: Path) -> None:
-        self.tmp, self.runs, self.refs = tmp, {}, {}
+        self.tmp, self.runs = tmp, {}
 
     def ref(self, case: str) -> Reference:
-        if case not in self.refs:
-            self.refs[case] = Reference(CASES[case])
-        return self.refs[case]
+        return reference(case)
 
     def run(self, case: str, mode: str) -> Path:
         if (case, mode) not in self.runs:
@@ -85,38 +90,9 @@ def test_the_cases_exercise_every_verdict(runs: Runs, mode: str) -> None:
 
 
 @pytest.mark.slow
-def test_sampled_run_checks_the_main_fit_against_the_same_numbers(runs: Runs) -> None:
-    """diagnostics.csv of a sampled run: the exact side of the cross-check is the reference's
-    posterior (mean and 2.5/97.5 % quantiles of mu and tau), the MCMC side is the draws in
-    posterior.nc, and z = (MCMC − exact) / MCSE."""
-    pytest.importorskip("arviz")
-    import arviz as az
-
-    for case in sorted(CASES):
-        run, g = runs.run(case, "sampled"), runs.ref(case).grid
-        rows = read_csv(run / "diagnostics.csv")
-        assert {r["fit"] for r in rows} == {"main"}  # sampler.check: main
-        idata = az.from_netcdf(run / "posterior.nc")
-        draws_used = {int(r["draws"]) for r in rows}
-        assert len(draws_used) == 1 and idata.posterior.sizes["draw"] == draws_used.pop()
-        by_key = {(r["parameter"], r["check"]): r for r in rows}
-        for p, cdf, mean in (("mu", g.mu_cdf, g.E(g.MU)), ("tau", g.tau_cdf, g.E(g.TAU))):
-            x = idata.posterior[p].values
-            z_mean = by_key[p, "exact_z_mean"]
-            approx(z_mean["exact"], mean, rel=1e-4)
-            approx(z_mean["mcmc"], float(x.mean()), rel=1e-9)
-            approx(z_mean["value"], (float(z_mean["mcmc"]) - float(z_mean["exact"])) / float(z_mean["mcse"]),
-                   rel=1e-6)
-            for check_name, q in (("exact_z_q025", 0.025), ("exact_z_q975", 0.975)):
-                row = by_key[p, check_name]
-                assert abs(cdf(float(row["exact"])) - q) < CDF_TOL
-                approx(row["mcmc"], float(np.quantile(x.reshape(-1), q)), rel=1e-9)
-                assert flag(row["pass"]) == (abs(float(row["value"])) <= 4.0)
-        fit_row = by_key["(fit)", "all"]
-        assert flag(fit_row["pass"]) == all(flag(r["pass"]) for r in rows if r is not fit_row)
-        # posterior.nc holds the plan's data for the main fit
-        np.testing.assert_allclose(idata.observed_data["y"].values, CASES[case].y, rtol=1e-12)
-        np.testing.assert_allclose(idata.constant_data["se"].values, CASES[case].se, rtol=1e-12)
-        assert float(idata.constant_data["tau_scale"]) == pytest.approx(CASES[case].priors["tau_scale"],
-                                                                        rel=1e-12)
-        assert math.isfinite(float(idata.posterior["theta"].values.std()))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_sampled_run_checks_the_main_fit_against_the_same_numbers(runs: Runs, case: str) -> None:
+    """diagnostics.csv and posterior.nc of a sampled run (value_cases.check_diagnostics)."""
+    check_diagnostics(runs.run(case, "sampled"), runs.ref(case),
+                      {"max_rhat": 1.01, "min_ess_bulk": 100, "min_ess_tail": 100, "max_divergences": 0,
+                       "max_exact_z": 4.0, "min_bfmi": 0.3})

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -65,15 +66,15 @@ class Case:
     name: str
     scale: str
     interval: float
-    tracker: str
-    config_body: str  # the config without project/data/outputs/sampler/diagnostics lines
     rows: tuple[Row, ...]
     priors: dict[str, Any]  # mu_mean, mu_sd, tau_scale, tau_family: model scale, by hand
-    prior_specs: tuple[tuple[str, dict[str, Any]], ...]  # (name, priors) of the prior grid
-    reference_prior: str  # the spec the prior deltas are taken against ("main" when none is "default")
-    scenario_se: dict[str, float]
-    readiness: dict[str, Any]
-    cumulative_order: tuple[str, ...]  # study ids in window_end order, by hand
+    tracker: str = ""
+    config_body: str = ""  # the config without project/data/outputs/sampler/diagnostics lines
+    prior_specs: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, priors) of the prior grid
+    reference_prior: str = "main"  # the spec the prior deltas are taken against ("default" if there is one)
+    scenario_se: dict[str, float] = field(default_factory=dict)
+    readiness: dict[str, Any] = field(default_factory=dict)
+    cumulative_order: tuple[str, ...] = ()  # study ids in window_end order, by hand
     conversion_text: str = ""  # a fragment of the implied-priors message, by hand
     project: str = ""
 
@@ -302,11 +303,55 @@ class Reference:
     def full(self) -> MuStats:
         return self.mu_stats(self.case.y, self.case.se, self.case.priors, n=1000)
 
+    def subsets(self) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+        """Every (y, se, priors) a sub-analysis of the case runs on: the prior specs, the scenario
+        levels, each study left out, each cumulative step."""
+        c = self.case
+        out = [(c.y, c.se, priors) for _, priors in c.prior_specs] + [(c.y, c.se, c.priors)]
+        if any(r.decision == "scenario" for r in c.pooled):
+            for level_se in c.scenario_se.values():
+                se = np.array([level_se if r.decision == "scenario" else r.model_se for r in c.pooled])
+                out.append((c.y, se, c.priors))
+        for i in range(len(c.pooled)):
+            keep = np.arange(len(c.pooled)) != i
+            out.append((c.y[keep], c.se[keep], c.priors))
+        by_id = {r.study_id: i for i, r in enumerate(c.pooled)}
+        for step in range(1, len(c.cumulative_order) + 1):
+            idx = [by_id[s] for s in c.cumulative_order[:step]]
+            out.append((c.y[idx], c.se[idx], c.priors))
+        return out
+
+    def warm(self) -> Reference:
+        """Build every grid the checks use now (see :func:`reference`)."""
+        assert self.grid is not None and self.full is not None
+        for y, se, priors in self.subsets():
+            self.mu_stats(y, se, priors)
+        return self
+
     @cached_property
     def typical_se2(self) -> float:
         """Higgins & Thompson's typical within-study variance (k − 1) Σw / ((Σw)² − Σw²), w = 1/s²."""
         w = 1 / self.case.se**2
         return float((w.size - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum()))
+
+
+_REFERENCES: dict[str, Reference] = {}
+
+
+def reference(name: str) -> Reference:
+    """The reference of the case ``name``, shared by every test of the process.
+
+    Under ``make mutation`` (tools/mutation.py sets MARKETBAYESMETA_WARM_REFERENCES) every grid is
+    built when this module is imported: mutmut imports the test modules once in its fork server, and
+    each mutant's test run, a fork of it, inherits the grids instead of building them again."""
+    if name not in _REFERENCES:
+        _REFERENCES[name] = Reference(CASES[name])
+    return _REFERENCES[name]
+
+
+if os.environ.get("MARKETBAYESMETA_WARM_REFERENCES"):
+    for _name in CASES:
+        reference(_name).warm()
 
 
 # ------------------------------------------------------------------ reading a run directory
@@ -730,6 +775,57 @@ def check_headline(run: Path, ref: Reference) -> dict[str, Any]:
     if ref.case.log_scale:
         assert h["mu_mean_pct"] == pytest.approx(float(mu["mean_pct"]), rel=1e-9)
     return status
+
+
+def check_diagnostics(run: Path, ref: Reference, thresholds: dict[str, float]) -> list[dict[str, str]]:
+    """diagnostics.csv of a run whose main fit was sampled: the exact side of the cross-check is the
+    reference's posterior (mean and 2.5/97.5 % quantiles of mu and tau), the MCMC side the draws in
+    posterior.nc, z = (MCMC − exact) / MCSE; every pass flag is its value against its threshold."""
+    import arviz as az
+
+    g = ref.grid
+    rows = read_csv(run / "diagnostics.csv")
+    assert {r["fit"] for r in rows} == {"main"}  # sampler.check: main
+    idata = az.from_netcdf(run / "posterior.nc")
+    draws = {int(r["draws"]) for r in rows}
+    assert draws == {idata.posterior.sizes["draw"]}
+    by_key = {(r["parameter"], r["check"]): r for r in rows}
+    assert len(by_key) == len(rows) == 15  # mu, tau: r_hat, ess_bulk, ess_tail, 3 exact_z; divergences, bfmi; all
+    for p, cdf, mean in (("mu", g.mu_cdf, g.E(g.MU)), ("tau", g.tau_cdf, g.E(g.TAU))):
+        x = idata.posterior[p].values
+        z_mean = by_key[p, "exact_z_mean"]
+        approx(z_mean["exact"], mean, rel=1e-4)
+        approx(z_mean["mcmc"], float(x.mean()), rel=1e-9)
+        for check_name, q in (("exact_z_q025", 0.025), ("exact_z_q975", 0.975)):
+            row = by_key[p, check_name]
+            assert abs(cdf(float(row["exact"])) - q) < CDF_TOL
+            approx(row["mcmc"], float(np.quantile(x.reshape(-1), q)), rel=1e-9)
+        for check_name in ("exact_z_mean", "exact_z_q025", "exact_z_q975"):
+            row = by_key[p, check_name]
+            approx(row["value"], (float(row["mcmc"]) - float(row["exact"])) / float(row["mcse"]), rel=1e-6)
+            assert float(row["threshold"]) == thresholds["max_exact_z"]
+            assert flag(row["pass"]) == (abs(float(row["value"])) <= thresholds["max_exact_z"])
+        r_hat = by_key[p, "r_hat"]
+        assert float(r_hat["threshold"]) == thresholds["max_rhat"]
+        assert flag(r_hat["pass"]) == (float(r_hat["value"]) <= thresholds["max_rhat"])
+        for ess in ("ess_bulk", "ess_tail"):
+            row = by_key[p, ess]
+            assert float(row["threshold"]) == thresholds[f"min_{ess}"]
+            assert flag(row["pass"]) == (float(row["value"]) >= thresholds[f"min_{ess}"])
+    div = by_key["(sampler)", "divergences"]
+    assert float(div["value"]) == float(idata.sample_stats["diverging"].values.sum())
+    assert flag(div["pass"]) == (float(div["value"]) <= thresholds["max_divergences"])
+    bfmi = by_key["(sampler)", "bfmi"]
+    assert flag(bfmi["pass"]) == (float(bfmi["value"]) >= thresholds["min_bfmi"])
+    fit_row = by_key["(fit)", "all"]
+    assert flag(fit_row["pass"]) == all(flag(r["pass"]) for r in rows if r is not fit_row)
+    # posterior.nc holds the plan's data and priors of the main fit
+    np.testing.assert_allclose(idata.observed_data["y"].values, ref.case.y, rtol=1e-12)
+    np.testing.assert_allclose(idata.constant_data["se"].values, ref.case.se, rtol=1e-12)
+    for key in ("mu_mean", "mu_sd", "tau_scale"):
+        assert float(idata.constant_data[key]) == pytest.approx(ref.case.priors[key], rel=1e-12)
+    assert list(idata.posterior["study"].values) == [r.study_id for r in ref.case.pooled]
+    return rows
 
 
 TABLES = ("effect_preparation", "readiness", "pooled_summary", "future", "study_effects", "ppc", "heterogeneity",

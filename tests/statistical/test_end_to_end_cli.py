@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from stat_support import Z_BOUND, log, mcse_quantile, mcse_sd
 
-from value_cases import CASES, TABLES, Reference, check, flag, read_csv
+from value_cases import CASES, TABLES, check, flag, read_csv, reference
 
 pytestmark = pytest.mark.statistical
 
@@ -50,14 +50,14 @@ def test_cli_run_passes_its_mcmc_check(cli_runs: dict[str, Path], case: str) -> 
     draws = {int(r["draws"]) for r in rows}
     log(SECTION, f"{case}: MCMC check passed at {sorted(draws)} draws per chain; max |z| "
                  f"{max(abs(float(r['value'])) for r in rows if r['check'].startswith('exact_z')):.2f}")
-    status = check("headline", run, Reference(CASES[case]), sampled=True)
+    status = check("headline", run, reference(case), sampled=True)
     assert not {r["code"] for r in status["reasons"]} & {"diagnostics_failed", "diagnostics_warning",
                                                           "sampling_failed"}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_cli_run_reports_the_reference_numbers(cli_runs: dict[str, Path], case: str) -> None:
-    ref = Reference(CASES[case])
+    ref = reference(case)
     for table in TABLES:
         check(table, cli_runs[case], ref, sampled=True)
 
@@ -69,7 +69,7 @@ def test_posterior_draws_match_the_reference(cli_runs: dict[str, Path], case: st
     import arviz as az
 
     run, c = cli_runs[case], CASES[case]
-    ref = Reference(c)
+    ref = reference(case)
     g = ref.grid
     idata = az.from_netcdf(run / "posterior.nc")
     post = idata.posterior
