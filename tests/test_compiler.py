@@ -57,7 +57,7 @@ def test_triangulate_only_metric_reason_when_metric_is_pooled(tmp_path: Path) ->
     plan = _plan(tmp_path, [row("a", 2.0, metric="roi", unit="ratio")],
                  analysis={"metric": "roi"})
     assert plan.pool().rows[0].reason == "triangulate_only"
-    assert "metric roi" in plan.pool().rows[0].reason_message
+    assert "metric 'roi'" in plan.pool().rows[0].reason_message
 
 
 def test_triangulate_only_opt_in_is_recorded(tmp_path: Path) -> None:

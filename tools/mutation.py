@@ -56,7 +56,17 @@ MODULES: dict[str, Module] = {
     "tables": Module("runtime/tables.py", ("test_csv_safety.py",)),
     "sensitivity": Module("runtime/sensitivity.py", ("test_verdicts.py",)),
     "status": Module("runtime/status.py", ("test_verdicts.py",)),
-    "verify": Module("audit/verify.py", ("test_archive_verify.py",)),
+    "verify": Module("audit/verify.py", ("test_archive_verify.py", "test_cli.py", "test_verify_behaviour.py")),
+    "exact_tables": Module("runtime/exact_tables.py", ("test_exact_tables.py", "test_values_end_to_end.py")),
+    "numbers": Module("runtime/numbers.py", ("test_values_end_to_end.py", "test_numbers.py")),
+    "plausibility": Module("compiler/plausibility.py", ("test_plausibility.py",)),
+    "business_priors": Module("compiler/business_priors.py", ("test_business_priors.py",
+                                                              "test_values_end_to_end.py")),
+    "triangulate": Module("compiler/triangulate.py", ("test_triangulate.py", "test_plausibility.py")),
+    "pools": Module("compiler/pools.py", ("test_portfolio.py", "test_portfolio_data.py", "test_pools.py")),
+    "priors": Module("compiler/priors.py", ("test_business_priors.py", "test_compiler.py",
+                                            "test_values_end_to_end.py")),
+    "overrides": Module("compiler/overrides.py", ("test_overrides.py", "test_compiler.py")),
 }
 
 # mutmut's exit-code classes (mutmut.stats.status_by_exit_code), folded into the summary's columns
@@ -117,7 +127,10 @@ def run_module(name: str, module: Module, children: int) -> dict:
     started = dt.datetime.now()
     with log.open("w", encoding="utf-8") as f:
         proc = subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, stdout=f,
-                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0"})
+                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0",
+                                                             # tests/value_cases.py: grids built once, in
+                                                             # mutmut's fork server
+                                                             "MARKETBAYESMETA_WARM_REFERENCES": "1"})
     seconds = (dt.datetime.now() - started).total_seconds()
     meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
     if proc.returncode != 0 or not meta.exists():
