@@ -72,7 +72,8 @@ def test_crossing_half_not_counted_is_named() -> None:
     (o,) = overrides(config(sensitivity__materiality={"prob_positive_crosses_half": False}))
     assert (o.code, o.setting, o.value, o.default) == (
         "threshold_loosened", "sensitivity.materiality.prob_positive_crosses_half", False, True)
-    assert "crossing 0.5" in o.message
+    assert o.message == ("sensitivity.materiality.prob_positive_crosses_half is false: P(mu > 0) crossing 0.5 "
+                         "across the prior grid is not counted as material")
     assert overrides(config(sensitivity__materiality={"prob_positive_crosses_half": True})) == []
 
 
@@ -80,7 +81,8 @@ def test_diagnostics_downgraded_to_warnings() -> None:
     (o,) = overrides(config(diagnostics={"on_failure": "warn"}))
     assert (o.code, o.setting, o.value, o.default) == ("diagnostics_downgraded", "diagnostics.on_failure", "warn",
                                                        "block")
-    assert "on_failure is warn" in o.message
+    assert o.message == ("diagnostics.on_failure is warn: a failed sampler diagnostic or exact cross-check is a "
+                         "warning, not a failed run (the run is then never reportable)")
     assert overrides(config(diagnostics={"on_failure": "block"})) == []
 
 
@@ -92,7 +94,8 @@ def test_diagnostics_downgraded_to_warnings() -> None:
 def test_priors_without_justification(priors: dict[str, Any]) -> None:
     (o,) = overrides(config(priors=priors))
     assert (o.code, o.setting, o.value, o.default) == ("priors_unjustified", "priors", "set in the config", None)
-    assert "priors.justification" in o.message
+    assert o.message == ("priors are set in the config without priors.justification: write down why (the source "
+                         "of the expected effect and spread)")
     assert overrides(config(priors={**priors, "justification": "from last year's tests"})) == []
 
 
