@@ -23,7 +23,6 @@ from marketbayesmeta.api import compile_config, execute_plan
 from value_cases import (
     CASES,
     TABLES,
-    Reference,
     check,
     check_diagnostics,
     flag,
@@ -36,26 +35,27 @@ SMALL_DIAGNOSTICS = "{min_ess_bulk: 100, min_ess_tail: 100, on_failure: warn}"
 MODES = ("exact", pytest.param("sampled", marks=pytest.mark.slow))
 
 
+def execute_case(directory: Path, case: str, mode: str) -> Path:
+    """Compile and execute ``case`` into ``directory`` (``exact``: without the MCMC check)."""
+    plan = compile_config(CASES[case].write(directory, SMALL_SAMPLER, SMALL_DIAGNOSTICS))
+    with pytest.MonkeyPatch.context() as mp:
+        if mode == "exact":
+            mp.setattr("marketbayesmeta.runtime.pool_run.sample_fits", lambda *a, **k: [])
+        result = execute_plan(plan, quiet=True, report=False, fit_jobs=1)
+    assert result.status != "failed", result.reasons
+    return result.run_dir
+
+
 class Runs:
-    """Run directories, made once per (case, mode) for the module, and the cases' references."""
+    """Sampled runs, made once per case for the module."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp, self.runs = tmp, {}
 
-    def ref(self, case: str) -> Reference:
-        return reference(case)
-
-    def run(self, case: str, mode: str) -> Path:
-        if (case, mode) not in self.runs:
-            config = CASES[case].write(self.tmp / f"{case}-{mode}", SMALL_SAMPLER, SMALL_DIAGNOSTICS)
-            plan = compile_config(config)
-            with pytest.MonkeyPatch.context() as mp:
-                if mode == "exact":
-                    mp.setattr("marketbayesmeta.runtime.pool_run.sample_fits", lambda *a, **k: [])
-                result = execute_plan(plan, quiet=True, report=False, fit_jobs=1)
-            assert result.status != "failed", result.reasons
-            self.runs[case, mode] = result.run_dir
-        return self.runs[case, mode]
+    def run(self, case: str) -> Path:
+        if case not in self.runs:
+            self.runs[case] = execute_case(self.tmp / case, case, "sampled")
+        return self.runs[case]
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +63,36 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     return Runs(tmp_path_factory.mktemp("values"))
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_table_of_an_exact_run(tmp_path: Path, case: str) -> None:
+    """Each test makes its own run (so that ``make mutation`` maps the code a run calls to this test);
+    every table is checked and the failing ones listed together."""
+    run = execute_case(tmp_path, case, "exact")
+    failures = {}
+    for table in TABLES:
+        try:
+            check(table, run, reference(case), sampled=False)
+        except AssertionError as exc:
+            failures[table] = exc
+    assert not failures, "tables off the reference:\n" + "\n".join(f"{t}: {e}" for t, e in failures.items())
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("table", TABLES)
-def test_table_values(runs: Runs, case: str, mode: str, table: str) -> None:
-    check(table, runs.run(case, mode), runs.ref(case), sampled=mode == "sampled")
+def test_table_values_of_a_sampled_run(runs: Runs, case: str, table: str) -> None:
+    check(table, runs.run(case), reference(case), sampled=True)
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_the_cases_exercise_every_verdict(runs: Runs, mode: str) -> None:
+def test_the_cases_exercise_every_verdict(tmp_path: Path, runs: Runs, mode: str) -> None:
     """The datasets are built so that the checks above see both sides of each verdict: a flagged
     study in the ppc, material and immaterial prior dependence, a scenario row, an outlying study."""
-    ref = runs.ref("log")
-    run = runs.run("log", mode)
+    def run_of(case: str) -> Path:
+        return execute_case(tmp_path / case, case, mode) if mode == "exact" else runs.run(case)
+
+    ref = reference("log")
+    run = run_of("log")
     assert check("ppc", run, ref, sampled=False) == ["g5"]
     assert check("prior_sensitivity", run, ref, sampled=mode == "sampled") == ["regularising", "weak"]
     assert check("uncertainty_sensitivity", run, ref, sampled=mode == "sampled") == []
@@ -85,7 +102,7 @@ def test_the_cases_exercise_every_verdict(runs: Runs, mode: str) -> None:
     codes = {r["code"] for r in status["reasons"]}
     assert {"ppc_flags", "material_prior_dependence", "scenario_uncertainty", "plausibility_review"} <= codes
     assert status["reportable"] is False
-    pp = runs.run("pp", mode)
+    pp = run_of("pp")
     assert not (pp / "uncertainty_sensitivity.csv").exists()  # no scenario row: not applicable
 
 
@@ -93,6 +110,6 @@ def test_the_cases_exercise_every_verdict(runs: Runs, mode: str) -> None:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_sampled_run_checks_the_main_fit_against_the_same_numbers(runs: Runs, case: str) -> None:
     """diagnostics.csv and posterior.nc of a sampled run (value_cases.check_diagnostics)."""
-    check_diagnostics(runs.run(case, "sampled"), runs.ref(case),
+    check_diagnostics(runs.run(case), reference(case),
                       {"max_rhat": 1.01, "min_ess_bulk": 100, "min_ess_tail": 100, "max_divergences": 0,
                        "max_exact_z": 4.0, "min_bfmi": 0.3})

@@ -101,7 +101,7 @@ markers = ["statistical: sampling-based", "slow: end-to-end runs that sample"]
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = ["src/marketbayesmeta/{module.path}"]
-also_copy = ["examples", "specs"]
+also_copy = ["examples", "specs", "docs"]
 pytest_add_cli_args = ["-m", "{module.marker}", "-p", "no:cacheprovider", "--hypothesis-profile=mutation"]
 pytest_add_cli_args_test_selection = [{tests}]
 use_git_change_detection = false
@@ -114,7 +114,7 @@ def _prepare(name: str, module: Module) -> Path:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    for sub in ("src", "tests", "examples", "specs"):
+    for sub in ("src", "tests", "examples", "specs", "docs"):
         shutil.copytree(ROOT / sub, work / sub, ignore=ignore)
     (work / "pyproject.toml").write_text(_pyproject(module), encoding="utf-8")
     return work

@@ -200,7 +200,7 @@ def _duplicate_groups(dups: list[Duplicate], frame: pd.DataFrame, rows: list[Row
 
 
 def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
-                 filters: dict[str, tuple[str, ...]] | None = None) -> Pool:
+                 filters: dict[str, tuple[str, ...]] | None = None, config_file: str = "config") -> Pool:
     """Compile one pool of ``config`` over the tracker rows of its scope (an unhashed :class:`Pool`)."""
     a = config.analysis
     scenarios = resolve_scenarios(config)
@@ -242,7 +242,7 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
     # Plausibility: the numbers and comparability of the rows that could enter the pool.
     candidates = pd.concat([tracker[comparable], prep.loc[comparable, ["model_estimate", "model_se"]]], axis=1)
     checks = [*plausibility_checks(candidates), *model_output_checks(candidates, a.triangulate_only)]
-    resolved = resolve_priors(config)
+    resolved = resolve_priors(config, config_file=config_file)
     main = resolved.prior_set
     fits, unc_status, reference = build_fits(
         config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids,
@@ -288,8 +288,8 @@ def compile_plan(config: Config, tracker: pd.DataFrame, *, sources: dict[str, So
     """Compile a validated config and tracker table into a hashed plan (one pool per :class:`PoolSpec`)."""
     config_file = sources["config"].name if "config" in sources else "config"
     layout, specs = pool_specs(config, tracker, config_file=config_file)
-    pools = [compile_pool(s.config, tracker[scope_mask(tracker, s, layout)], name=s.name, filters=s.filters)
-             for s in specs]
+    pools = [compile_pool(s.config, tracker[scope_mask(tracker, s, layout)], name=s.name, filters=s.filters,
+                          config_file=config_file) for s in specs]
     pools = _acknowledged(pools, config, config_file)
     return Plan(package_version=package_version, project_name=config.project.name,
                 project_notes=config.project.notes, sources=sources, layout=layout, pools=pools).with_hash()
