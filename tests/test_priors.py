@@ -151,3 +151,30 @@ def test_business_terms_that_do_not_convert_name_file_and_key(tmp_path: Path, pr
     assert problem.file == "config.yaml"
     assert problem.message.startswith(f"'priors.{key}': {says}"), problem.message
     assert "accepted for log_relative: relative_percent, relative_fraction, ratio, log_relative" in problem.message
+
+
+def test_the_plan_holds_the_conversion_as_a_run_reads_it(tmp_path: Path) -> None:
+    """The compiled plan and the plan read back from plan.json are equal: the conversion is recorded
+    as JSON (lists, not tuples)."""
+    from marketbayesmeta.plan import parse_plan, plan_to_text
+
+    plan = compile_config(write_project(tmp_path, four_rows(), priors={
+        "expected_effect": {"lower": -10, "upper": 20, "unit": "relative_percent"},
+        "typical_spread": {"value": 3, "unit": "relative_percent"}, "justification": "j"}))
+    assert parse_plan(plan_to_text(plan)) == plan
+    # (log 0.9 + log 1.2) / 2 = 0.038, (log 1.2 − log 0.9) / 3.92 = 0.073, log 1.03 / 0.674 = 0.044
+    assert plan.pool().prior_conversion["text"] == [
+        "expected effect −10 % to +20 % (95 %) → mu ~ N(0.038, 0.073) on log_relative",
+        "typical spread 3 % (study-to-study, the prior median of tau) → tau ~ half_normal(0.044) on log_relative"]
+
+
+def test_resolve_priors_called_directly_names_a_generic_file() -> None:
+    from marketbayesmeta.compiler.config import Config
+    from marketbayesmeta.compiler.priors import resolve_priors
+
+    config = Config.model_validate({"version": 1, "project": {"name": "p"}, "data": {"tracker": "t.csv"},
+                                    "analysis": {"metric": "sales", "evidence_types": ["geo_test"]},
+                                    "priors": {"typical_spread": {"value": 2, "unit": "percentage_point"}}})
+    with pytest.raises(ConfigError) as err:
+        resolve_priors(config)
+    assert str(err.value) == "config: invalid priors" and err.value.problems[0].file == "config"
