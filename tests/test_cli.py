@@ -43,13 +43,13 @@ def test_diff_same_plan_exit_0(examples: Path, tmp_path: Path) -> None:
 def test_diff_changed_prior_exit_1(examples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = _compile(examples / "config.yaml", tmp_path / "a.json")
     cfg = yaml.safe_load((examples / "config.yaml").read_text())
-    cfg["priors"]["tau_scale"] = 0.25
+    cfg["priors"]["typical_spread"]["value"] = 6  # twice the spread: twice tau's prior scale
     (examples / "changed.yaml").write_text(yaml.safe_dump(cfg))
     b = _compile(examples / "changed.yaml", tmp_path / "b.json")
     capsys.readouterr()
     assert _cli("diff", str(a), str(b)) == 1
     out = capsys.readouterr().out
-    assert "tau_scale" in out and "0.5" in out and "0.25" in out
+    assert "tau_scale" in out and "0.04382394577968208" in out and "0.08638" in out
     assert _cli("diff", str(a), str(b), "--json") == 1
     doc = json.loads(capsys.readouterr().out)
     assert any(g["group"] == "priors" for g in doc["groups"])
