@@ -62,6 +62,9 @@ def test_implied_terms_word_for_word() -> None:
     implied = implied_business_terms(1.0, 2.0, 0.5, scale="percentage_point", tau_family="half_normal", level=0.9)
     assert implied.text == ("the priors say: effect −2.29 pp to +4.29 pp (90 %); study-to-study spread 0.337 pp "
                             "typical (prior median), below 0.98 pp with 95 % probability")
+    # mu ~ N(0, (1e-9)²) on percentage_point: ± 1.96e-09 pp, printed as such
+    implied = implied_business_terms(0.0, 1e-9, 0.5, scale="percentage_point", tau_family="half_normal")
+    assert implied.text.startswith("the priors say: effect −1.96e−09 pp to +1.96e−09 pp (95 %)")
     implied = implied_business_terms(0.0, 0.1, 0.05, scale="log_relative", tau_family="half_normal", unit="ratio")
     assert implied.text.startswith("the priors say: effect 0.822 to 1.22 (ratio) (95 %); study-to-study spread 1.03 "
                                    "(ratio) typical")

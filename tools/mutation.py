@@ -64,7 +64,7 @@ MODULES: dict[str, Module] = {
                                                               "test_priors.py")),
     "triangulate": Module("compiler/triangulate.py", ("test_triangulate.py", "test_triangulate_rules.py",
                                                       "test_plausibility.py")),
-    "pools": Module("compiler/pools.py", ("test_portfolio.py", "test_portfolio_data.py", "test_pools.py")),
+    "pools": Module("compiler/pools.py", ("test_pools.py", "test_portfolio.py")),
     "priors": Module("compiler/priors.py", ("test_priors.py", "test_business_priors.py", "test_compiler.py",
                                             "test_values_end_to_end.py")),
     "overrides": Module("compiler/overrides.py", ("test_overrides.py", "test_compiler.py")),
