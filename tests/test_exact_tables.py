@@ -65,7 +65,8 @@ class Grid:
     """Joint posterior of (mu, tau) on a midpoint grid in (v, u): mu = centre + a·sinh(v) (fine in
     the bulk, coarse in the tails), tau = c·u/(1 − u), v and u uniform.
 
-    Pilot passes on a wide uniform mu box find where mu's marginal mass is (down to e^-32 of its
+    Pilot passes on a wide uniform mu box (widened while mass reaches its edges: a tau prior much
+    wider than the data puts mass far out) find where mu's marginal mass is (down to e^-32 of its
     peak), its centre and scale a, and the posterior median c of tau; the final grid is n × n.
     The cells hold absolute masses of p(y, mu, tau) (their sum is the evidence p(y)); ``p`` is the
     normalised posterior."""
@@ -76,11 +77,18 @@ class Grid:
         width = max(self.s.max(), float(np.ptp(self.y)))
         lo, hi = min(self.y.min(), m0) - 40 * width, max(self.y.max(), m0) + 40 * width
         self.c = scale
-        for _ in range(3):
+        passes = 0
+        while passes < 3:
             edges = np.linspace(lo, hi, 801)
             logp, mu, u = self._evaluate(edges)
             log_marginal = special.logsumexp(logp, axis=1)  # of mu
             keep = np.flatnonzero(log_marginal > log_marginal.max() - 32)
+            if keep[0] == 0 or keep[-1] == mu.size - 1:
+                # mass at the box's edge (a tau prior much wider than the data): widen it, look again
+                span = hi - lo
+                lo, hi = lo - span * (keep[0] == 0), hi + span * (keep[-1] == mu.size - 1)
+                continue
+            passes += 1
             h = edges[1] - edges[0]
             lo, hi = mu[keep[0]] - 2 * h, mu[keep[-1]] + 2 * h
             pm = np.exp(log_marginal - log_marginal.max())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,7 +17,19 @@ from marketbayesmeta.api import compile_config, execute_plan
 from marketbayesmeta.audit.verify import verify_run
 from marketbayesmeta.cli import _dispatch, build_parser
 from marketbayesmeta.errors import PlanError
+from marketbayesmeta.outputs import REPORT_FILES
 from marketbayesmeta.plan import write_plan
+from value_cases import (
+    HALF_NORMAL_MEDIAN,
+    TABLES,
+    Z90,
+    Z95,
+    Case,
+    Reference,
+    Row,
+    check,
+    check_diagnostics,
+)
 
 pytestmark = pytest.mark.slow
 pytest_plugins = ("example_run",)  # the example, run once per session
@@ -31,39 +44,113 @@ def _cli(*argv: str) -> int:
     return _dispatch(list(argv), build_parser())
 
 
+# expected_effect −10 % to +20 % with 95 % (mu's 95 % interval is [log 0.9, log 1.2]); typical_spread 3 %
+EXAMPLE_PRIORS = {"mu_mean": (math.log(0.9) + math.log(1.2)) / 2, "mu_sd": (math.log(1.2) - math.log(0.9)) / (2 * Z95),
+                  "tau_scale": math.log(1.03) / HALF_NORMAL_MEDIAN, "tau_family": "half_normal"}
+
+
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
-def test_example_writes_every_spec_file(example_run: Path) -> None:
-    assert SPEC_FILES <= {p.name for p in example_run.iterdir()}
+# The shipped example, worked out by hand from examples/config.yaml and examples/example_tracker.csv:
+# three rows enter the pool (two with source uncertainty, one scenario row), the others are excluded.
+EXAMPLE = Case(
+    name="example", scale="log_relative", interval=0.95,
+    rows=(
+        # 4.2 % with 90 % CI 1.1 %–7.4 %
+        Row(2, "geo-2025-01", "Spring TV geo holdout (North)", "included", "included", "log1p_percent",
+            "confidence_interval", math.log(1.042), (math.log(1.074) - math.log(1.011)) / (2 * Z90), "2025-04-27",
+            "mixed_designs;non_overlapping_windows"),
+        # ratio 1.031 ± 0.012 (its fixed-effect share 1/s² over Σ 1/s² is 0.69: dominant)
+        Row(3, "geo-2025-02", "Summer online video geo test", "included", "included", "log_ratio", "standard_error",
+            math.log(1.031), 0.012 / 1.031, "2025-07-13", "dominant_weight;mixed_designs;non_overlapping_windows"),
+        # fraction 0.025 without uncertainty: the medium scenario, 0.05
+        Row(4, "geo-2025-03", "Autumn radio geo pilot", "scenario", "scenario", "log1p_fraction", "scenario",
+            math.log(1.025), 0.05, "2025-10-12", "mixed_designs;non_overlapping_windows"),
+        Row(5, "geo-2025-04", "Winter social geo test", "excluded", "not_analysis_ready", "identity",
+            "standard_error", 0.048, 0.02),
+        Row(6, "mmm-2025-q4", "MMM Q4 refresh", "excluded", "triangulate_only", "log1p_percent", "standard_error",
+            math.log(1.065), 1.8 / 106.5),
+        Row(7, "geo-2025-05", "Search geo test (pp of conversion)", "excluded", "incompatible_unit", "none", "none",
+            None, None),
+        Row(8, "bl-2025-01", "Brand lift wave 3", "excluded", "other_metric", "none", "none", None, None),
+        Row(9, "geo-2025-06", "Search geo test iROAS", "excluded", "other_metric", "log_ratio", "standard_error",
+            math.log(2.4), 0.6 / 2.4),
+        Row(10, "geo-2024-07", "Holiday TV geo test 2024", "excluded", "not_analysis_ready", "log1p_percent",
+            "standard_error", math.log(1.029), 1.4 / 102.9),
+        Row(11, "geo-2025-01r", "Spring TV geo holdout (North) - vendor re-analysis", "excluded",
+            "not_analysis_ready", "log1p_percent", "standard_error", math.log(1.036), 1.9 / 103.6),
+    ),
+    # expected_effect −10 % to +20 % with 95 %; typical_spread 3 % is tau's prior median
+    priors=EXAMPLE_PRIORS,
+    prior_specs=(  # the default grid
+        ("regularising", {**EXAMPLE_PRIORS, "mu_sd": EXAMPLE_PRIORS["mu_sd"] / 2,
+                          "tau_scale": EXAMPLE_PRIORS["tau_scale"] / 2}),
+        ("default", EXAMPLE_PRIORS),
+        ("weak", {**EXAMPLE_PRIORS, "mu_sd": EXAMPLE_PRIORS["mu_sd"] * 2, "tau_scale": EXAMPLE_PRIORS["tau_scale"] * 2}),
+    ),
+    reference_prior="default",
+    scenario_se={"low": 0.02, "medium": 0.05, "high": 0.10},
+    readiness={"pool": "geo_test/sales/log_relative", "evidence_types": "geo_test", "metric": "sales",
+               "scale": "log_relative", "eligible": 3, "included": 2, "scenario": 1, "readiness": "directional",
+               "why": "3 comparable rows enter the pool: enough for a directional read (>= 3) but fewer than 4 "
+                      "for ready; 1 of them rely on scenario uncertainty",
+               "min_rows_directional": 3, "min_rows_ready": 4, "blocking_duplicates": 0,
+               # geo-2025-01 and its re-analysis geo-2025-01r share brand, market, channel and window
+               "possible_duplicates": 1},
+    cumulative_order=("geo-2025-01", "geo-2025-02", "geo-2025-03"),
+    conversion_text="effect −10 % to +20 % (95 %); study-to-study spread 3 % typical",
+)
+
+
+@pytest.fixture(scope="module")
+def example_ref() -> Reference:
+    return Reference(EXAMPLE)
+
+
+@pytest.mark.parametrize("table", [t for t in TABLES if t != "influence"])
+def test_example_reports_the_numbers_worked_out_by_hand(example_run: Path, example_ref: Reference,
+                                                         table: str) -> None:
+    """Every table of the shipped example against the brute-force grid of the hand-worked numbers
+    (leave-one-out is off in the example: no influence.csv)."""
+    check(table, example_run, example_ref, sampled=True)
+    assert not (example_run / "influence.csv").exists()
+
+
+def test_example_status_and_reasons(example_run: Path, example_ref: Reference) -> None:
     status = json.loads((example_run / "run_status.json").read_text())
-    assert status["status"] in ("completed", "completed_with_warnings")
-    assert status["reportable"] is False
-    assert status["readiness"] == "directional"
-    codes = {r["code"] for r in status["reasons"]}
-    assert {"readiness_directional", "scenario_uncertainty"} <= codes
+    assert (status["status"], status["exit_code"], status["reportable"]) == ("completed_with_warnings", 0, False)
+    assert (status["readiness"], status["engine"], status["layout"]) == ("directional", "exact", "single")
+    # geo-2025-01 and its re-analysis geo-2025-01r (not analysis-ready) look alike: a possible duplicate
+    expected = {"readiness_directional", "scenario_uncertainty", "plausibility_review", "possible_duplicates"}
+    if check("prior_sensitivity", example_run, example_ref, sampled=True):
+        expected.add("material_prior_dependence")
+    if check("uncertainty_sensitivity", example_run, example_ref, sampled=True):
+        expected.add("material_uncertainty_dependence")
+    if check("ppc", example_run, example_ref, sampled=True):
+        expected.add("ppc_flags")
+    if any(r["warning"] == "true" for r in _csv(example_run / "prior_diagnostics.csv")):
+        expected.add("prior_diagnostics_warning")
+    codes = [r["code"] for r in status["reasons"]]
+    assert set(codes) == expected, codes
+    # one review reason per plausibility check of the pool, each naming its code
+    review = [r["message"] for r in status["reasons"] if r["code"] == "plausibility_review"]
+    assert sorted(m.split("]")[0].lstrip("[") for m in review) == ["dominant_weight", "mixed_designs",
+                                                                  "non_overlapping_windows"]
+    # the plan run is the plan the config compiles to, and the run directory verifies
+    assert status["plan_hash"] == compile_config(example_run.parent.parent / "examples" / "config.yaml").plan_hash
+    assert SPEC_FILES <= {p.name for p in example_run.iterdir()}
     assert verify_run(example_run).ok
 
 
-def test_example_diagnostics_have_exact_cross_check_for_every_fit(example_run: Path) -> None:
-    rows = _csv(example_run / "diagnostics.csv")
-    fits = {r["fit"] for r in rows}
-    assert fits == {"main", "prior:regularising", "prior:default", "prior:weak", "uncertainty:low",
-                    "uncertainty:medium", "uncertainty:high"}
-    for fit in fits:
-        checks = {(r["parameter"], r["check"]) for r in rows if r["fit"] == fit}
-        for p in ("mu", "tau"):
-            assert {(p, "exact_z_mean"), (p, "exact_z_q025"), (p, "exact_z_q975"), (p, "r_hat")} <= checks
-
-
-def test_pooled_summary_has_pct_equivalents(example_run: Path) -> None:
-    import math
-
-    mu = {r["parameter"]: r for r in _csv(example_run / "pooled_summary.csv")}["mu"]
-    assert float(mu["lower_pct"]) == pytest.approx(100 * math.expm1(float(mu["lower"])), rel=1e-8)
-    assert 0 <= float(mu["prob_positive"]) <= 1
+def test_example_diagnostics_cross_check_the_main_fit(example_run: Path, example_ref: Reference) -> None:
+    """sampler.check is main: diagnostics.csv holds the main fit's checks, each pass flag its value
+    against the example's thresholds, the exact side the grid's posterior, the MCMC side posterior.nc."""
+    rows = check_diagnostics(example_run, example_ref, {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400,
+                                                        "max_divergences": 0, "max_exact_z": 4.0, "min_bfmi": 0.3})
+    assert all(r["pass"] == "true" for r in rows)  # the example's check passes
 
 
 class _Collect(HTMLParser):
@@ -147,16 +234,43 @@ def test_stale_plan_exits_2_and_allow_stale_is_recorded(tmp_path: Path, capsys: 
     assert status["status"] == "completed_with_warnings" and status["reportable"] is False
 
 
+def _four_rows_case() -> Case:
+    """helpers.four_rows() by hand: relative_percent 2.0 ± 1, 3.5 ± 1.2, 1.0 ± 0.8, 4.0 ± 1.5 become
+    log(1 + x/100) with SE se / (100 + x); the log_relative default priors N(0, 1), half-normal(0.5)."""
+    est = {"s1": (2.0, 1.0), "s2": (3.5, 1.2), "s3": (1.0, 0.8), "s4": (4.0, 1.5)}
+    rows = tuple(Row(i + 2, sid, "", "included", "included", "log1p_percent", "standard_error",
+                     math.log1p(x / 100), se / (100 + x)) for i, (sid, (x, se)) in enumerate(est.items()))
+    return Case(name="four", scale="log_relative", interval=0.95, rows=rows,
+                priors={"mu_mean": 0.0, "mu_sd": 1.0, "tau_scale": 0.5, "tau_family": "half_normal"})
+
+
 def test_blocked_plan_exits_3_with_artefacts(tmp_path: Path) -> None:
     cfg = _small(tmp_path, [row("a", 1.0), row("b", 2.0)])
     assert _cli("run", str(cfg), "-q") == 3
     run = tmp_path / "out"
     status = json.loads((run / "run_status.json").read_text())
-    assert status["status"] == "blocked" and status["exit_code"] == 3 and status["reportable"] is False
-    assert "readiness_not_recommended" in {r["code"] for r in status["reasons"]}
-    for name in ("effect_preparation.csv", "readiness.csv", "analysis_report.md", "report.html", "manifest.json"):
-        assert (run / name).exists(), name
-    assert not (run / "pooled_summary.csv").exists()
+    assert (status["status"], status["exit_code"], status["reportable"]) == ("blocked", 3, False)
+    assert status["engine"] is None and status["headline"] is None and status["readiness"] == "not_recommended"
+    # the reasons: readiness; b's fixed-effect share 102² / (101² + 102²) = 0.505 is more than half
+    # (dominant_weight); helpers.base_config turns prior sensitivity off and loosens the two ESS thresholds
+    assert sorted(r["code"] for r in status["reasons"]) == [
+        "plausibility_review", "prior_sensitivity_not_run", "readiness_not_recommended", "threshold_loosened",
+        "threshold_loosened"]
+    # a blocked pool stops after effect preparation and readiness: no number is computed
+    assert {p.name for p in run.iterdir()} == {"plan.json", "run_status.json", "effect_preparation.csv",
+                                               "readiness.csv", "manifest.json", *REPORT_FILES}
+    two = Case(name="two", scale="log_relative", interval=0.95, priors={}, rows=(
+        Row(2, "a", "", "included", "included", "log1p_percent", "standard_error", math.log(1.01), 1 / 101),
+        Row(3, "b", "", "included", "included", "log1p_percent", "standard_error", math.log(1.02), 1 / 102,
+            checks="dominant_weight")),
+        readiness={"pool": "geo_test/sales/log_relative", "evidence_types": "geo_test", "metric": "sales",
+                   "scale": "log_relative", "eligible": 2, "included": 2, "scenario": 0,
+                   "readiness": "not_recommended",
+                   "why": "2 comparable row(s) enter the pool; at least 3 are needed for a directional analysis",
+                   "min_rows_directional": 3, "min_rows_ready": 4, "blocking_duplicates": 0,
+                   "possible_duplicates": 0})
+    check("effect_preparation", run, Reference(two), sampled=False)
+    check("readiness", run, Reference(two), sampled=False)
     assert verify_run(run).ok
 
 
@@ -167,17 +281,28 @@ def test_blocking_duplicates_block(tmp_path: Path) -> None:
 
 
 def test_forced_sampling_failure_exits_4_with_artefacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MCMC check cannot run: the run fails (exit 4), but the exact numbers it could not confirm
+    are written, and are the right ones."""
     def broken_sampler(*args: object, **kwargs: object) -> object:
         raise RuntimeError("forced sampling failure (test)")
 
     monkeypatch.setattr("marketbayesmeta.runtime.model.sample_model", broken_sampler)
     plan = compile_config(_small(tmp_path))
     result = execute_plan(plan, tmp_path / "run", quiet=True)
-    assert result.status == "failed" and result.exit_code == 4
-    status = json.loads((tmp_path / "run" / "run_status.json").read_text())
-    assert status["exit_code"] == 4 and "sampling_failed" in {r["code"] for r in status["reasons"]}
-    assert (tmp_path / "run" / "effect_preparation.csv").exists()
-    assert (tmp_path / "run" / "analysis_report.md").exists()
+    run = tmp_path / "run"
+    assert result.status == "failed" and result.exit_code == 4 and not result.reportable
+    status = json.loads((run / "run_status.json").read_text())
+    assert status["exit_code"] == 4 and status["engine"] == "exact"
+    failed = [r["message"] for r in status["reasons"] if r["code"] == "sampling_failed"]
+    assert failed == ["the MCMC check of fit main failed: RuntimeError: forced sampling failure (test)"]
+    assert _csv(run / "diagnostics.csv") == [{"fit": "main", "parameter": "(fit)", "check": "all", "value": "",
+                                              "threshold": "", "pass": "false", "mcmc": "", "exact": "", "mcse": "",
+                                              "draws": ""}]
+    assert not (run / "posterior.nc").exists()
+    ref = Reference(_four_rows_case())
+    for table in ("pooled_summary", "study_effects", "headline"):
+        check(table, run, ref, sampled=False)
+    assert (run / "effect_preparation.csv").exists() and (run / "analysis_report.md").exists()
 
 
 def test_diagnostic_failure_blocks_or_warns(tmp_path: Path) -> None:

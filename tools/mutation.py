@@ -56,7 +56,18 @@ MODULES: dict[str, Module] = {
     "tables": Module("runtime/tables.py", ("test_csv_safety.py",)),
     "sensitivity": Module("runtime/sensitivity.py", ("test_verdicts.py",)),
     "status": Module("runtime/status.py", ("test_verdicts.py",)),
-    "verify": Module("audit/verify.py", ("test_archive_verify.py",)),
+    "verify": Module("audit/verify.py", ("test_archive_verify.py", "test_cli.py", "test_verify_behaviour.py")),
+    "exact_tables": Module("runtime/exact_tables.py", ("test_exact_tables.py", "test_values_end_to_end.py")),
+    "numbers": Module("runtime/numbers.py", ("test_values_end_to_end.py", "test_numbers.py")),
+    "plausibility": Module("compiler/plausibility.py", ("test_plausibility.py",)),
+    "business_priors": Module("compiler/business_priors.py", ("test_business_priors.py", "test_business_priors_text.py",
+                                                              "test_priors.py")),
+    "triangulate": Module("compiler/triangulate.py", ("test_triangulate.py", "test_triangulate_rules.py",
+                                                      "test_plausibility.py")),
+    "pools": Module("compiler/pools.py", ("test_pools.py", "test_portfolio.py")),
+    "priors": Module("compiler/priors.py", ("test_priors.py", "test_business_priors.py", "test_compiler.py",
+                                            "test_values_end_to_end.py")),
+    "overrides": Module("compiler/overrides.py", ("test_overrides.py", "test_compiler.py")),
 }
 
 # mutmut's exit-code classes (mutmut.stats.status_by_exit_code), folded into the summary's columns
@@ -91,7 +102,7 @@ markers = ["statistical: sampling-based", "slow: end-to-end runs that sample"]
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = ["src/marketbayesmeta/{module.path}"]
-also_copy = ["examples", "specs"]
+also_copy = ["examples", "specs", "docs"]
 pytest_add_cli_args = ["-m", "{module.marker}", "-p", "no:cacheprovider", "--hypothesis-profile=mutation"]
 pytest_add_cli_args_test_selection = [{tests}]
 use_git_change_detection = false
@@ -104,7 +115,7 @@ def _prepare(name: str, module: Module) -> Path:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    for sub in ("src", "tests", "examples", "specs"):
+    for sub in ("src", "tests", "examples", "specs", "docs"):
         shutil.copytree(ROOT / sub, work / sub, ignore=ignore)
     (work / "pyproject.toml").write_text(_pyproject(module), encoding="utf-8")
     return work
@@ -117,7 +128,10 @@ def run_module(name: str, module: Module, children: int) -> dict:
     started = dt.datetime.now()
     with log.open("w", encoding="utf-8") as f:
         proc = subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, stdout=f,
-                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0"})
+                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0",
+                                                             # tests/value_cases.py: grids built once, in
+                                                             # mutmut's fork server
+                                                             "MARKETBAYESMETA_WARM_REFERENCES": "1"})
     seconds = (dt.datetime.now() - started).total_seconds()
     meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
     if proc.returncode != 0 or not meta.exists():

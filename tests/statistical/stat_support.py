@@ -41,11 +41,11 @@ def seed_for(name: str) -> int:
 
 
 def default_thresholds():
-    """The config defaults of compiler.config.Diagnostics, as the runtime's Thresholds."""
-    from marketbayesmeta.plan import Thresholds
+    """The config defaults (settings.Diagnostics), with the exact-z bound of this suite."""
+    from marketbayesmeta.settings import Diagnostics
 
-    return Thresholds(max_rhat=1.01, min_ess_bulk=400, min_ess_tail=400, max_divergences=0,
-                      max_exact_z=Z_BOUND, min_bfmi=0.3, on_failure="block")
+    return Diagnostics(max_rhat=1.01, min_ess_bulk=400, min_ess_tail=400, max_divergences=0,
+                       max_exact_z=Z_BOUND, min_bfmi=0.3, on_failure="block")
 
 
 def mcse_mean(x: np.ndarray) -> float:

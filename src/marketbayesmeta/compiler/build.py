@@ -248,7 +248,7 @@ def compile_pool(config: Config, tracker: pd.DataFrame, *, name: str,
     # Plausibility: the numbers and comparability of the rows that could enter the pool.
     candidates = pd.concat([tracker[comparable], prep.loc[comparable, ["model_estimate", "model_se"]]], axis=1)
     checks = [*plausibility_checks(candidates), *model_output_checks(candidates, a.triangulate_only)]
-    resolved = resolve_priors(config)
+    resolved = resolve_priors(config, config_file=config_file)
     main = resolved.prior_set
     fits, unc_status, reference = build_fits(
         config, main, has_scenarios=n_scenario > 0, pooled_ids=pooled_ids,

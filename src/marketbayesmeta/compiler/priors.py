@@ -42,7 +42,7 @@ def resolve_priors(config: Config, *, config_file: str = "config") -> ResolvedPr
         try:
             business = compile_business_priors(p.expected_effect, p.typical_spread, scale=scale, tau_family=family)
         except BusinessPriorError as exc:
-            key = "expected_effect" if p.expected_effect is not None else "typical_spread"
+            key = _failing_term(p, scale, family)
             raise ConfigError(f"{config_file}: invalid priors", [Problem(
                 file=config_file, message=f"'priors.{key}': {exc}")]) from None
         stated.update({k: getattr(business, k) for k in ("mu_mean", "mu_sd", "tau_scale")
@@ -53,6 +53,17 @@ def resolve_priors(config: Config, *, config_file: str = "config") -> ResolvedPr
     implied = implied_business_terms(float(values["mu_mean"].value), float(values["mu_sd"].value),
                                      float(values["tau_scale"].value), scale=scale, tau_family=family).text
     return ResolvedPriors(values, conversion, implied)
+
+
+def _failing_term(p: Any, scale: str, family: str) -> str:
+    """The business term a conversion error came from (expected_effect is converted first)."""
+    if p.expected_effect is None:
+        return "typical_spread"
+    try:
+        compile_business_priors(p.expected_effect, None, scale=scale, tau_family=family)
+    except BusinessPriorError:
+        return "expected_effect"
+    return "typical_spread"
 
 
 def resolve_scenarios(config: Config) -> dict[str, Provenanced]:

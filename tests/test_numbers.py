@@ -1,0 +1,230 @@
+"""runtime/numbers.py beyond the values (those are in test_values_end_to_end.py): the reasons it
+gives, word for word; the MCMC-summary path (``reporting.summaries: mcmc``) against the draws it is
+given; what a sampled main fit changes in the sensitivity tables; the headline's keys."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from marketbayesmeta.api import compile_config
+from marketbayesmeta.runtime.fits import FitResult
+from marketbayesmeta.runtime.numbers import write_numbers
+from marketbayesmeta.runtime.posterior import derive
+from marketbayesmeta.runtime.status import StatusBook
+from value_cases import CASES, TRACKER_HEADER, num, read_csv
+
+SAMPLER = "{chains: 2, draws: 100, tune: 100}"
+
+
+def compiled(tmp: Path, case: str, body: str | None = None):
+    c = CASES[case]
+    if body is not None:
+        from dataclasses import replace
+
+        c = replace(c, config_body=body)
+    return compile_config(c.write(tmp / "project", SAMPLER)).pool()
+
+
+def numbers(pool, tmp: Path, sampled: dict[str, FitResult] | None = None) -> tuple[Path, StatusBook, dict]:
+    out = tmp / "out"
+    out.mkdir(exist_ok=True)
+    book = StatusBook()
+    headline = write_numbers(pool, sampled or {}, book, out)
+    return out, book, headline
+
+
+def reasons(book: StatusBook) -> dict[str, str]:
+    assert len({r["code"] for r in book.reasons}) == len(book.reasons)
+    return {r["code"]: r["message"] for r in book.reasons}
+
+
+def test_reasons_word_for_word(tmp_path: Path) -> None:
+    pool = compiled(tmp_path, "log")
+    out, book, _ = numbers(pool, tmp_path)
+    got = reasons(book)
+    assert set(got) == {"ppc_flags", "material_prior_dependence", "prior_diagnostics_warning"}
+    assert got["ppc_flags"] == "1 study(ies) outside their in-sample 90 % posterior predictive interval: g5"
+    specs = {r["spec"]: r["material_reasons"] for r in read_csv(out / "prior_sensitivity.csv") if r["material"] == "true"}
+    assert list(specs) == ["regularising", "weak"]
+    assert got["material_prior_dependence"] == (
+        f"material prior dependence ({pool.sensitivity.materiality.rule}): "
+        + "; ".join(f"{name}: {why}" for name, why in specs.items()))
+    warned = [r["message"] for r in read_csv(out / "prior_diagnostics.csv") if r["warning"] == "true"]
+    assert len(warned) == 2 and got["prior_diagnostics_warning"] == "prior diagnostics warn: " + "; ".join(warned)
+
+
+def _tracker(rows: list[tuple[str, float, float | str, str]]) -> str:
+    lines = [f"{sid},{sid},geo_test,sales,log_relative,{y},{se},,,,{scn},yes,m{sid},2025-01-0{i + 1}"
+             for i, (sid, y, se, scn) in enumerate(rows)]
+    return TRACKER_HEADER + "\n".join(lines) + "\n"
+
+
+def _project(tmp: Path, rows: list[tuple[str, float, float | str, str]], extra: str = "") -> Any:
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "tracker.csv").write_text(_tracker(rows), encoding="utf-8")
+    (tmp / "config.yaml").write_text(
+        "version: 1\nproject: {name: n}\ndata: {tracker: tracker.csv}\n"
+        "analysis: {metric: sales, scale: log_relative, evidence_types: [geo_test]}\n"
+        "priors: {mu_mean: 0.0, mu_sd: 1.0, tau_scale: 0.05, justification: test}\n"
+        f"sampler: {SAMPLER}\n{extra}outputs: {{directory: out}}\n", encoding="utf-8")
+    return compile_config(tmp / "config.yaml").pool()
+
+
+INFLUENTIAL = [("a", 0.05, 0.05, ""), ("b", 0.40, 0.06, ""), ("c", 0.08, 0.05, ""), ("d", 0.06, 0.04, "")]
+
+
+def test_a_study_the_conclusion_rests_on_is_named(tmp_path: Path) -> None:
+    pool = _project(tmp_path / "p", INFLUENTIAL, "sensitivity: {prior: false, uncertainty: false}\n")
+    out, book, _ = numbers(pool, tmp_path)
+    flips = [r["left_out"] for r in read_csv(out / "influence.csv") if r["changes_conclusion"] == "true"]
+    assert flips == ["b"]
+    assert reasons(book)["influential_study"] == (
+        "leaving out b alone changes the conclusion (whether the interval excludes 0, or which side of 0.5 "
+        "P(effect > 0) is on): the result rests on that study")
+
+
+@pytest.mark.parametrize("rows, extra", [
+    (INFLUENTIAL, "sensitivity: {prior: false, uncertainty: false, leave_one_out: false}\n"),
+    (INFLUENTIAL[:2], "sensitivity: {prior: false, uncertainty: false}\n"),
+])
+def test_no_leave_one_out_when_off_or_below_three_studies(tmp_path: Path, rows: list, extra: str) -> None:
+    pool = _project(tmp_path / "p", rows, extra)
+    out, book, _ = numbers(pool, tmp_path)
+    assert not (out / "influence.csv").exists() and "influential_study" not in reasons(book)
+    assert (out / "cumulative.csv").exists()
+
+
+def test_material_uncertainty_dependence_is_named(tmp_path: Path) -> None:
+    # four precise studies near 2 %, one scenario row at 30 %: at the low scenario SE it drags mu
+    rows = [("a", 0.02, 0.01, ""), ("b", 0.025, 0.01, ""), ("c", 0.015, 0.01, ""), ("d", 0.02, 0.012, ""),
+            ("s", 0.30, "", "medium")]
+    pool = _project(tmp_path / "p", rows, "sensitivity: {prior: false, leave_one_out: false}\n"
+                                          "uncertainty: {scenarios: {low: 0.005, medium: 0.05, high: 0.5}}\n")
+    out, book, _ = numbers(pool, tmp_path)
+    table = read_csv(out / "uncertainty_sensitivity.csv")
+    assert [r["level"] for r in table] == ["low", "medium", "high"]
+    assert [num(r["scenario_se"]) for r in table] == [0.005, 0.05, 0.5]
+    assert table[1]["same_as"] == "main" and table[1]["material"] == "false"
+    material = {r["level"]: r["material_reasons"] for r in table if r["material"] == "true"}
+    assert material  # (here: the high level, where the scenario row hardly counts)
+    assert reasons(book)["material_uncertainty_dependence"] == (
+        "the result depends materially on the scenario uncertainty level: "
+        + "; ".join(f"{level}: {why}" for level, why in material.items()))
+
+
+def _main_result(pool, seed: int = 3) -> FitResult:
+    """A sampled main fit whose draws are made up (known), so the MCMC tables can be checked
+    against them: mu ~ N(0.05, 0.02²), tau ~ |N(0, 0.03²)|, 2 chains × 400."""
+    ids, y, se = pool.fit_data(pool.fit("main"))
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(0.05, 0.02, (2, 400))
+    tau = np.abs(rng.normal(0.0, 0.03, (2, 400)))
+    y, se = np.asarray(y, float), np.asarray(se, float)
+    return FitResult(fit=pool.fit("main"), ids=ids, y=y, se=se, draws=derive(mu, tau, y, se, 11), draws_used=400)
+
+
+def _summary(x: np.ndarray, interval: float) -> dict[str, float]:
+    flat = x.reshape(-1)
+    a = (1 - interval) / 2
+    lo, med, hi = np.quantile(flat, [a, 0.5, 1 - a])
+    return {"mean": flat.mean(), "sd": flat.std(ddof=1), "median": med, "lower": lo, "upper": hi,
+            "prob_positive": (flat > 0).mean()}
+
+
+def _assert_row(row: dict[str, str], expected: dict[str, float], pct_of: np.ndarray | None = None) -> None:
+    for key, value in expected.items():
+        assert num(row[key]) == pytest.approx(value, rel=1e-9, abs=1e-15), key
+    if pct_of is not None:
+        assert num(row["mean_pct"]) == pytest.approx(float((100 * np.expm1(pct_of)).mean()), rel=1e-9)
+        assert num(row["upper_pct"]) == pytest.approx(100 * math.expm1(expected["upper"]), rel=1e-9)
+
+
+def test_mcmc_summaries_are_the_draws_summaries(tmp_path: Path) -> None:
+    body = CASES["log"].config_body.replace("reporting: {interval: 0.9}", "reporting: {interval: 0.9, summaries: mcmc}")
+    pool = compiled(tmp_path / "mcmc", "log", body)
+    main = _main_result(pool)
+    d = main.draws
+    out, book, headline = numbers(pool, tmp_path / "mcmc", {"main": main})
+    mu, tau = read_csv(out / "pooled_summary.csv")
+    _assert_row(mu, _summary(d.mu, 0.9), d.mu)
+    expected_tau = _summary(d.tau, 0.9)
+    del expected_tau["prob_positive"]
+    _assert_row(tau, expected_tau)
+    assert tau["prob_positive"] == "" and tau["mean_pct"] == ""
+    (future,) = read_csv(out / "future_true_effect_summary.csv")
+    _assert_row(future, _summary(d.future, 0.9), d.future)
+    exact_pool = compiled(tmp_path / "exact", "log")
+    exact_out, _, _ = numbers(exact_pool, tmp_path / "exact")
+    exact_studies = read_csv(exact_out / "study_effects.csv")
+    for i, (row, exact_row) in enumerate(zip(read_csv(out / "study_effects.csv"), exact_studies, strict=True)):
+        assert (row["study_id"], row["study_name"], row["decision"]) == (
+            exact_row["study_id"], exact_row["study_name"], exact_row["decision"])
+        assert num(row["observed"]) == pytest.approx(main.y[i], rel=1e-9)
+        assert num(row["se"]) == pytest.approx(main.se[i], rel=1e-9)
+        _assert_row(row, _summary(d.theta[..., i], 0.9), d.theta[..., i])
+        assert num(row["shrinkage"]) == pytest.approx(float(d.shrinkage[..., i].mean()), rel=1e-9)
+        assert row["weight"] == exact_row["weight"]  # the weights are the exact posterior's
+    for i, row in enumerate(read_csv(out / "ppc.csv")):
+        rep = d.y_rep[..., i].reshape(-1)
+        lo, hi = np.quantile(rep, [0.05, 0.95])
+        assert num(row["yrep_mean"]) == pytest.approx(float(rep.mean()), rel=1e-9)
+        assert (num(row["lower"]), num(row["upper"])) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
+        y = main.y[i]
+        tail = min(1.0, 2 * min((rep >= y).mean(), (rep <= y).mean()))
+        assert num(row["tail_probability"]) == pytest.approx(tail, rel=1e-9, abs=1e-15)
+        assert (row["flag"] == "true") == bool(y < lo or y > hi)
+    # everything else is exact whatever the summaries: byte for byte the exact run's
+    for name in ("heterogeneity.csv", "model_comparison.csv", "cumulative.csv", "influence.csv"):
+        assert (out / name).read_bytes() == (exact_out / name).read_bytes(), name
+    assert headline["mu_mean"] == pytest.approx(float(d.mu.mean()), rel=1e-12)
+    assert headline["future_lower"] == pytest.approx(num(future["lower"]), rel=1e-12)
+    if any(r["flag"] == "true" for r in read_csv(out / "ppc.csv")):
+        assert "ppc_flags" in reasons(book)
+
+
+def test_mcmc_summaries_fall_back_to_exact_when_the_main_fit_failed(tmp_path: Path) -> None:
+    body = CASES["log"].config_body.replace("reporting: {interval: 0.9}", "reporting: {interval: 0.9, summaries: mcmc}")
+    pool = compiled(tmp_path / "mcmc", "log", body)
+    failed = FitResult(fit=pool.fit("main"), ids=[], y=np.array([]), se=np.array([]), error="RuntimeError: no")
+    out, _, _ = numbers(pool, tmp_path / "mcmc", {"main": failed})
+    exact_out, _, _ = numbers(compiled(tmp_path / "exact", "log"), tmp_path / "exact")
+    for name in ("pooled_summary.csv", "study_effects.csv", "ppc.csv", "future_true_effect_summary.csv"):
+        assert (out / name).read_bytes() == (exact_out / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_a_sampled_main_fit_marks_its_twins_in_the_sensitivity_tables(tmp_path: Path, passes: bool) -> None:
+    pool = compiled(tmp_path, "log")
+    main = _main_result(pool)
+    main.diagnostics = [{"fit": "main", "parameter": "mu", "check": "r_hat", "value": 1.0, "threshold": 1.01,
+                         "pass": passes}]
+    out, _, _ = numbers(pool, tmp_path, {"main": main})
+    prior = {r["spec"]: r for r in read_csv(out / "prior_sensitivity.csv")}
+    assert (prior["default"]["checked_with_mcmc"], prior["default"]["diagnostics_pass"]) == (
+        "true", "true" if passes else "false")
+    assert all((r["checked_with_mcmc"], r["diagnostics_pass"]) == ("false", "") for n, r in prior.items()
+               if n != "default")
+    unc = {r["level"]: r for r in read_csv(out / "uncertainty_sensitivity.csv")}
+    assert (unc["medium"]["checked_with_mcmc"], unc["low"]["checked_with_mcmc"]) == ("true", "false")
+    # the exact numbers do not move with the sampled fit (summaries: exact)
+    exact_out, _, _ = numbers(compiled(tmp_path / "again", "log"), tmp_path / "again")
+    assert (out / "pooled_summary.csv").read_bytes() == (exact_out / "pooled_summary.csv").read_bytes()
+
+
+def test_headline_keys_per_scale(tmp_path: Path) -> None:
+    common = {"scale", "interval_level", "mu_mean", "mu_sd", "mu_median", "mu_lower", "mu_upper", "prob_positive",
+              "tau_mean", "tau_median", "tau_lower", "tau_upper", "future_mean", "future_lower", "future_upper",
+              "i2_median", "typical_spread", "next_observed_lower", "next_observed_upper"}
+    pct = {"mu_mean_pct", "mu_lower_pct", "mu_upper_pct", "future_lower_pct", "future_upper_pct",
+           "next_observed_lower_pct", "next_observed_upper_pct"}
+    _, _, log = numbers(compiled(tmp_path / "log", "log"), tmp_path / "log")
+    _, _, pp = numbers(compiled(tmp_path / "pp", "pp"), tmp_path / "pp")
+    assert set(log) == common | pct and set(pp) == common
+    assert (log["scale"], log["interval_level"], pp["scale"], pp["interval_level"]) == (
+        "log_relative", 0.9, "percentage_point", 0.95)
+    assert all(isinstance(v, float) and math.isfinite(v) for k, v in pp.items() if k != "scale")
