@@ -22,15 +22,19 @@ example: $(STAMP)
 	echo "         . .venv/bin/activate      (or: export PATH=\$$PWD/.venv/bin:\$$PATH)"; \
 	exit $$status
 
+# Tests run on every core (pytest-xdist; JOBS=1 for one process, e.g. to debug a test).
+JOBS ?= auto
+XDIST = -n $(JOBS) --dist worksteal
+
 check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q -m "not statistical and not browser and not exhaustive"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not statistical and not browser and not exhaustive"
 
 check-interrupts: $(STAMP)
-	$(BIN)/python -m pytest -q -m exhaustive
+	$(BIN)/python -m pytest -q $(XDIST) -m exhaustive
 
 check-statistical: $(STAMP)
-	$(BIN)/python -m pytest -q -m statistical
+	$(BIN)/python -m pytest -q $(XDIST) -m statistical
 
 # report.html in headless Chromium (Debian package chromium; .ci/run installs it). Skipped, loudly,
 # where chromium is missing. Screenshots: $$MBM_ARTIFACTS (default /tmp/marketbayesmeta-artifacts).

@@ -57,7 +57,7 @@ def test_a_clean_run_directory(run_dir: Path) -> None:
     assert r.ok and r.exit_code == 0 and r.mismatched_paths() == []
     assert r.to_json() == {"source": str(run_dir), "kind": "directory", "root": "", "plan_hash": m["plan_hash"],
                            "checked": len(m["files"]), "ok": True, "missing": [], "added": [], "changed": [],
-                           "inconsistencies": []}
+                           "inconsistencies": [], "notes": []}
     assert r.render() == (f"verify {run_dir} (run directory; plan_hash {m['plan_hash']})\n"
                           f"OK: all {len(m['files'])} file(s) listed in manifest.json are present and match their "
                           "sha256 and size; no other files.")
@@ -324,7 +324,7 @@ def test_bundles_that_hold_no_single_run(tmp_path: Path, run_dir: Path, ext: str
     with pytest.raises(InputError, match=r"no manifest\.json in the archive .*not a marketbayesmeta review bundle"):
         verify_run(make(tmp_path / f"deep.{ext}", members))
     members = {**_members(run_dir, "one/"), **_members(run_dir, "two/")}
-    with pytest.raises(InputError, match=r"several run directories \(one, two\); verify expects one"):
+    with pytest.raises(InputError, match=r"several run directories \('one', 'two'\); verify expects one, as archive writes it"):
         verify_run(make(tmp_path / f"two.{ext}", members))
 
 

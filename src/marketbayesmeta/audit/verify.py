@@ -397,8 +397,8 @@ def _archive_root(path: Path, scan: _Scan) -> str:
         raise InputError(f"{path}: no manifest.json in the archive (expected "
                          f"'<run directory>/{MANIFEST_NAME}'); not a marketbayesmeta review bundle")
     if len(tops) > 1:
-        raise InputError(f"{path}: the archive holds several run directories ({', '.join(tops)}); "
-                         "verify expects one")
+        raise InputError(f"{path}: the archive holds several run directories ({', '.join(map(repr, tops))}); "
+                         "verify expects one, as archive writes it")
     return tops[0]
 
 

@@ -38,7 +38,9 @@ class FitResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.idata is not None
+        """Sampling produced a posterior: draws of mu and tau (intercept-only fits) or the
+        trace itself (the moderators fit keeps no derived draws)."""
+        return self.error is None and (self.draws is not None or self.idata is not None)
 
     @property
     def passes(self) -> bool:

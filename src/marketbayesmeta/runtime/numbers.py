@@ -174,7 +174,7 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
     posts = exact_fits(pool)
     post = posts["main"]
     main = sampled.get("main")
-    if pool.reporting.summaries == "mcmc" and main is not None and main.ok:
+    if pool.reporting.summaries == "mcmc" and main is not None and main.ok and main.draws is not None:
         d = main.draws
         mu_row, tau_row = tables.pooled_rows(d, iv, log_scale)
         future = tables.summary_row("future_true_effect", d.future, iv, log_scale)

@@ -226,7 +226,7 @@ def run_pool(pool: Pool, directory: Path, ctx: RunContext) -> PoolOutcome:
         try:
             headline = write_numbers(pool, sampled, book, directory)
             main = sampled.get("main")
-            if main is not None and main.ok:
+            if main is not None and main.ok and main.idata is not None:
                 _posterior_netcdf(main, pool, ctx.plan_hash, directory / "posterior.nc")
         except Exception as exc:  # noqa: BLE001 - recorded as a failed run, artefacts so far kept
             raise_if_received()
