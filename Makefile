@@ -13,13 +13,22 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,nutpie,dask]'
 	@touch $(STAMP)
 
+# The single-pool example (its exit code is make's), then the portfolio example (6 pools, two
+# at a time); prints where every report is. Exit 3 of the portfolio (a pool blocked) is a result.
 example: $(STAMP)
 	@$(BIN)/marketbayesmeta-run examples/config.yaml; status=$$?; \
 	echo ""; \
 	echo "Report:  $(CURDIR)/output/example_geo_sales_uplift/report.html (open it in a browser)"; \
 	echo "         $(CURDIR)/output/example_geo_sales_uplift/analysis_report.md"; \
+	echo ""; \
+	echo "The portfolio example (examples/portfolio.yaml: one pool per metric and channel):"; \
+	$(BIN)/marketbayesmeta-run examples/portfolio.yaml --jobs 2; pstatus=$$?; \
+	echo "Portfolio report:  $(CURDIR)/output/example_portfolio/portfolio_report.html (exit code $$pstatus)"; \
+	for d in $(CURDIR)/output/example_portfolio/pools/*/; do echo "  pool report:     $${d}report.html"; done; \
+	echo ""; \
 	echo "The marketbayesmeta command is in .venv/bin; to use it in this shell:"; \
 	echo "         . .venv/bin/activate      (or: export PATH=\$$PWD/.venv/bin:\$$PATH)"; \
+	if [ $$status -eq 0 ] && [ $$pstatus -ne 0 ] && [ $$pstatus -ne 3 ]; then status=$$pstatus; fi; \
 	exit $$status
 
 # Tests run on every core (pytest-xdist; JOBS=1 for one process, e.g. to debug a test).

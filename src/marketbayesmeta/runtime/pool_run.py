@@ -224,7 +224,9 @@ def run_pool(pool: Pool, directory: Path, ctx: RunContext) -> PoolOutcome:
         sampled = {r.fit.name: r for r in results}
         _diagnostics(pool, results, book, directory)
         try:
+            t0 = time.perf_counter()
             headline = write_numbers(pool, sampled, book, directory)
+            progress.say(f"exact numbers … {time.perf_counter() - t0:.1f} s")
             main = sampled.get("main")
             if main is not None and main.ok and main.idata is not None:
                 _posterior_netcdf(main, pool, ctx.plan_hash, directory / "posterior.nc")
