@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from marketbayesmeta.api import compile_config, execute_plan
+from marketbayesmeta.runtime.fits import checked_fits
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.statistical
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.statistical
 def test_nutpie_grid_is_reproducible_and_matches_exact(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES, tmp_path / "examples")
     cfg = tmp_path / "examples" / "config.yaml"
-    cfg.write_text(cfg.read_text().replace("random_seed: 20260603}", "random_seed: 20260603, nuts_sampler: nutpie}"))
+    cfg.write_text(cfg.read_text().replace("random_seed: 20260603}", "random_seed: 20260603, nuts_sampler: nutpie, check: all}"))
     plan = compile_config(cfg)
     assert plan.pool().sampler.nuts_sampler == "nutpie"
     a = execute_plan(plan, tmp_path / "a", quiet=True, report=False)
@@ -29,6 +30,9 @@ def test_nutpie_grid_is_reproducible_and_matches_exact(tmp_path: Path) -> None:
     with (a.run_dir / "diagnostics.csv").open() as f:
         rows = list(csv.DictReader(f))
     exact = [r for r in rows if r["check"].startswith("exact_z_")]
-    assert len(exact) == 6 * len(plan.pool().fits)
+    sampled = checked_fits(plan.pool())  # check: all -> every distinct fit of the grid (its twins are main)
+    assert {f.kind for f in sampled} == {"main", "prior", "uncertainty"}
+    assert {r["fit"] for r in exact} == {f.name for f in sampled}
+    assert len(exact) == 6 * len(sampled)
     assert all(r["pass"] == "true" for r in exact), [r for r in exact if r["pass"] != "true"]
     assert all(r["pass"] == "true" for r in rows if r["check"] == "divergences")
