@@ -403,3 +403,61 @@ def test_edited_plan_and_bad_paths_are_input_errors(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(InputError, match="no plan.json"):
         load_side(empty)
+
+
+# -- meta-regression -------------------------------------------------------------------------------
+
+def _moderators_plan(tmp_path: Path, name: str, edit: Callable[[str], str] = lambda t: t) -> Path:
+    import shutil
+
+    from helpers import EXAMPLES
+    from marketbayesmeta.api import compile_config
+
+    d = tmp_path / name
+    d.mkdir()
+    shutil.copy(EXAMPLES / "portfolio_tracker.csv", d)
+    (d / "moderators.yaml").write_text(edit((EXAMPLES / "moderators.yaml").read_text()), encoding="utf-8")
+    return write_plan(compile_config(d / "moderators.yaml"), d / "plan.json")
+
+
+def test_moderators_group_names_the_design_and_the_coefficient_priors(tmp_path: Path) -> None:
+    a = _moderators_plan(tmp_path, "a")
+    b = _moderators_plan(tmp_path, "b", lambda t: t.replace("reference_levels: {channel: tv}",
+                                                            "reference_levels: {channel: search}")
+                         .replace("  typical_spread:", "  beta_sd: 0.05\n  typical_spread:"))
+    doc = diff_plans(a, b).to_json()
+    _validate(doc)
+    changes = {c["field"]: c for c in _group(doc, "moderators")}
+    assert {c["item"] for c in changes.values()} == {"meta-regression"}
+    assert (changes["reference_level.channel"]["a"], changes["reference_level.channel"]["b"]) == ("tv", "search")
+    assert changes["beta_sd_setting"]["b"] == 0.05
+    # the terms follow the reference level: the search term is gone, a tv term is new
+    terms_a, terms_b = changes["terms"]["a"], changes["terms"]["b"]
+    assert any("search" in t for t in terms_a) and not any("search" in t for t in terms_b)
+    assert any("tv" in t for t in terms_b) and not any("tv" in t for t in terms_a)
+    priors_b = {k: v["b"] for k, v in changes.items() if k.startswith("prior.") and v["b"] is not None}
+    assert priors_b and all(p.endswith(", 0.05)") for p in priors_b.values())
+    # a plan without moderators against one with them
+    plain = _moderators_plan(tmp_path, "plain", lambda t: t.replace("  moderators: [channel, design]\n", "")
+                             .replace("  reference_levels: {channel: tv}\n", ""))
+    (change,) = [c for c in _group(diff_plans(plain, a).to_json(), "moderators") if c["field"] == "moderators"]
+    assert (change["a"], change["b"]) == (None, ["channel", "design"])
+    assert not diff_plans(a, _moderators_plan(tmp_path, "a2")).has_differences
+
+
+def test_run_results_compare_the_coefficients_of_moderators_csv(tmp_path: Path) -> None:
+    header = ["row_type", "term", "moderator", "level", "mean", "lower", "upper", "prob_positive"]
+    a, b = make_run_dir(tmp_path / "a"), make_run_dir(tmp_path / "b")
+    _write_csv(a / "moderators.csv", header, [["coefficient", "channel[search]", "channel", "search", 0.01, -0.02,
+                                              0.04, 0.7], ["subgroup_mean", "channel=tv", "channel", "tv", 0.03,
+                                                           0.0, 0.06, 0.97]])
+    _write_csv(b / "moderators.csv", header, [["coefficient", "channel[search]", "channel", "search", 0.015, -0.02,
+                                              0.04, 0.75], ["subgroup_mean", "channel=tv", "channel", "tv", 0.5,
+                                                            0.0, 0.06, 0.97]])
+    doc = diff_plans(load_side(a), load_side(b)).to_json()
+    _validate(doc)
+    res = {(c["item"], c["field"]): c for c in _group(doc, "results")}
+    assert res[("moderators", "channel[search].mean")]["delta"] == pytest.approx(0.005)
+    assert res[("moderators", "channel[search].prob_positive")]["delta"] == pytest.approx(0.05)
+    assert ("moderators", "channel[search].lower") not in res
+    assert not any("channel=tv" in f for _, f in res)  # only coefficients: subgroup means follow from them

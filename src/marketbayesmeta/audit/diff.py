@@ -61,6 +61,7 @@ GROUPS = (
     "diagnostic thresholds",
     "sensitivity settings",
     "sensitivity grid",
+    "moderators",
     "other",
     "results",
 )
@@ -70,7 +71,7 @@ _POOL_FIELDS = ("metric", "scale", "evidence_types", "filters", "triangulate_onl
 _HANDLED = frozenset(_PROJECT_FIELDS) | {"package_version", "plan_hash", "locations", "sources", "pools"}
 _POOL_HANDLED = frozenset(_POOL_FIELDS) | {
     "name", "pool_hash", "readiness", "duplicates", "rows", "priors", "scenario_se", "sampler", "thresholds",
-    "sensitivity", "fits", "reporting"}
+    "sensitivity", "fits", "reporting", "moderators"}
 _DECISION_FIELDS = frozenset({"decision", "reason", "reason_message"})
 _TRANSFORM_FIELDS = frozenset({"model_estimate", "model_se", "uncertainty_source"})
 _SOURCE_VALUE_FIELDS = frozenset({"unit", "source_estimate", "source_se", "ci_lower", "ci_upper",
@@ -171,7 +172,19 @@ def _results(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
     keys += sorted(k for k in headline if k not in _HEADLINE_ORDER)
     for key in keys:
         out[f"headline.{key}"] = headline[key]
+    for term, row in _moderator_coefficients(run_dir / "moderators.csv").items():
+        for fld in ("mean", "lower", "upper", "prob_positive"):
+            out[f"moderators.{term}.{fld}"] = _number(row.get(fld))
     return out
+
+
+def _moderator_coefficients(path: Path) -> dict[str, dict[str, str]]:
+    """The coefficient rows of a run's moderators.csv by term ({} when absent or unreadable)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    return {r.get("term", ""): r for r in csv.DictReader(io.StringIO(text)) if r.get("row_type") == "coefficient"}
 
 
 def load_side(path: str | Path) -> Side:
@@ -420,6 +433,29 @@ def _cut(text: str, width: int = 72) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _moderator_summary(m: dict[str, Any] | None) -> dict[str, Any]:
+    """A pool's meta-regression as the reviewer compares it: the moderators, the terms of the design
+    (reference levels, centring, rows per level) and each coefficient's prior; the design matrix's
+    rows themselves change with the pooled rows, which group "rows" shows."""
+    if not m:
+        return {"moderators": None}
+    design = m.get("design") or {}
+    out: dict[str, Any] = {
+        "moderators": design.get("moderators"),
+        "terms": [t.get("name") for t in design.get("terms") or []],
+        "exploratory": design.get("exploratory"),
+        "min_rows_per_level": design.get("min_rows_per_level"),
+        "beta_sd_setting": (m.get("beta_sd_setting") or {}).get("value"),
+    }
+    for key, name in (("reference_levels", "reference_level"), ("centring", "centring"),
+                      ("level_counts", "rows_per_level")):
+        if design.get(key):
+            out.update(_flatten(design[key], name))
+    for term, mean, sd in zip(out["terms"], m.get("beta_mean") or [], m.get("beta_sd") or [], strict=False):
+        out[f"prior.{term}"] = f"Normal({mean:.6g}, {sd:.6g})"
+    return out
+
+
 def _pool_summary(q: dict[str, Any]) -> dict[str, Any]:
     return {"metric": q.get("metric"), "scale": q.get("scale"), "filters": q.get("filters"),
             "rows": len(q.get("rows") or []), "readiness": (q.get("readiness") or {}).get("readiness")}
@@ -467,6 +503,8 @@ def _diff_pool(col: _Collector, prefix: str, pa: dict[str, Any], pb: dict[str, A
     fits_a = named({f["name"]: {k: v for k, v in f.items() if k != "name"} for f in pa.get("fits") or []})
     fits_b = named({f["name"]: {k: v for k, v in f.items() if k != "name"} for f in pb.get("fits") or []})
     col.keyed("sensitivity grid", fits_a, fits_b, presence="fit")
+    col.fields("moderators", prefix + "meta-regression", _moderator_summary(pa.get("moderators")),
+               _moderator_summary(pb.get("moderators")))
     other_a = {k: v for k, v in pa.items() if k not in _POOL_HANDLED}
     other_b = {k: v for k, v in pb.items() if k not in _POOL_HANDLED}
     col.fields("other", item, _flatten(other_a), _flatten(other_b))
