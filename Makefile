@@ -62,8 +62,9 @@ reference: $(STAMP)
 	$(BIN)/python tests/reference_docs.py --write
 
 # docs/validation/snapshot.md: dated results of make check, check-statistical, check-browser and bench.
+# make validation SKIP_BENCH=1: the three test targets only; the figures of the last make bench.
 validation: $(STAMP)
-	$(BIN)/python tools/validation_snapshot.py
+	$(BIN)/python tools/validation_snapshot.py $(if $(SKIP_BENCH),--skip-bench)
 
 # Mutation testing (mutmut) of the modules that produce numbers or verdicts, each with the fast tests
 # that cover it; summary in docs/validation/mutation.txt (and .json). Not part of .ci/run.
