@@ -279,8 +279,22 @@ def run_bug(bug: Bug, *, timeout: float, fast_only: bool, verbose: bool) -> Resu
                 else:
                     caught, suite, failed = bool(stat.failed), "statistical" if stat.failed else "", stat.failed
                     note += f"; statistical (stops at the first failure): {len(stat.failed)} failed, {stat.passed} passed"
+                    if failed:
+                        note += "; " + _statistical_control(failed[0], timeout)
     return Result(bug.name, bug.issue_row, where, bug.old, bug.new, caught, suite, failed[0] if failed else "",
                   len(failed), list(bug.fast), list(bug.statistical), round(seconds, 1), note, _now(), _git_commit())
+
+
+def _statistical_control(test_id: str, timeout: float) -> str:
+    """The statistical test that caught a bug, run again on the unmodified code (the fast tests have
+    the control run): it must pass there."""
+    with tempfile.TemporaryDirectory(prefix="planted-control-") as tmp:
+        copy = Path(tmp)
+        _copy_tree(copy)
+        run = _pytest(copy, (test_id,), STAT_MARKER, first_failure=True, timeout=timeout)
+    if run.timed_out:
+        return f"control without the bug not run: over {timeout:.0f} s"
+    return "passes without the bug" if not run.failed and run.passed else "FAILS WITHOUT THE BUG TOO"
 
 
 def run_control(*, verbose: bool) -> Result:
