@@ -497,11 +497,11 @@ def _phases(run: ChildRun) -> dict[str, Any]:
     t_report, rsec = report[0], float(report[1].group(1))
     return {
         "CLI start + compile (imports, config + tracker -> plan, run directory)": start[0],
-        "imports + model build (pymc, NUTS compile; the report kernel starts meanwhile)": model[0] - start[0],
+        "imports + model build (pymc, NUTS compile)": model[0] - start[0],
         "MCMC check (sampling, diagnostics, exact cross-check)": t_fit - model[0],
         "exact numbers (every table of the grid from the exact engine, CSVs)": numbers[0] - t_fit,
         "artefacts (posterior.nc, run_status.json)": (t_report - rsec) - numbers[0],
-        "report (markdown, notebook in the pre-started kernel, HTML)": rsec,
+        "report (markdown, notebook kernel start + execution, HTML)": rsec,
         "finalize (manifest, commit, interpreter exit)": run.wall - t_report,
         "fits": [{"fit": m.group(3), "seconds": float(m.group(4))} for _, m in fits],
         "model_build_seconds (own line)": float(model[1].group(2)),
