@@ -101,7 +101,8 @@ def test_diff_reports_a_changed_moderator(tmp_path: Path) -> None:
     a = write_plan(_plan(tmp_path / "a", reference_levels={"channel": "tv"}), tmp_path / "a.json")
     b = write_plan(_plan(tmp_path / "b", reference_levels={"channel": "search"}), tmp_path / "b.json")
     changes = diff_plans(a, b).changes
-    assert any("moderators" in c.field and "reference_levels" in c.field for c in changes), changes
+    (change,) = [c for c in changes if c.group == "moderators" and c.field == "reference_level.channel"]
+    assert (change.item, change.a, change.b) == ("meta-regression", "tv", "search")
 
 
 @pytest.mark.slow
