@@ -40,6 +40,9 @@ def run(target: str) -> dict[str, object]:
     proc = subprocess.run(["make", target], cwd=ROOT, capture_output=True, text=True)
     seconds = time.monotonic() - t0
     lines = (proc.stdout + proc.stderr).splitlines()
+    log = ROOT / "build" / "validation" / f"{target}.log"  # the whole output, for a failure's details
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     summary = next((m.group(1) for ln in reversed(lines) if (m := SUMMARY.match(ln.strip()))), "")
     print(f"   {'passed' if proc.returncode == 0 else 'FAILED'} in {seconds:.0f} s {summary}", flush=True)
     return {"target": target, "ok": proc.returncode == 0, "seconds": seconds, "summary": summary,
