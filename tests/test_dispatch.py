@@ -204,10 +204,18 @@ def mark_and_sleep(task: tuple[str, int]) -> int:
     return i
 
 
+def _sigint_default() -> None:
+    """In the child before exec: SIGINT at its default disposition, so that Python turns it into
+    KeyboardInterrupt as in a terminal. A disposition of "ignore" is inherited through exec: a test
+    run started in the background by a non-interactive shell (nohup make check &) ignores SIGINT, and
+    so would the child, which then never sees the interrupt this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_parent(tmp_path: Path, mode: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
     code = PARENT.format(tests=str(HERE), src=str(SRC))
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), mode], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
     deadline = time.monotonic() + TIMEOUT
     while len(list(tmp_path.glob("*.started"))) < 2:
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -435,7 +443,7 @@ def test_interrupted_dask_client_cancels_its_tasks(separate_cluster):
 
     code = DASK_PARENT.format(tests=str(HERE), src=str(SRC))
     proc = subprocess.Popen([sys.executable, "-c", code, separate_cluster], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_dask_env())
+                            stderr=subprocess.PIPE, text=True, env=_dask_env(), preexec_fn=_sigint_default)
     with distributed.Client(separate_cluster, set_as_default=False) as client:
         def tasks_on_scheduler() -> int:
             return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
