@@ -29,6 +29,7 @@ from value_cases import (
     Row,
     check,
     check_diagnostics,
+    default_grid,
 )
 
 pytestmark = pytest.mark.slow
@@ -85,12 +86,7 @@ EXAMPLE = Case(
     ),
     # expected_effect −10 % to +20 % with 95 %; typical_spread 3 % is tau's prior median
     priors=EXAMPLE_PRIORS,
-    prior_specs=(  # the default grid
-        ("regularising", {**EXAMPLE_PRIORS, "mu_sd": EXAMPLE_PRIORS["mu_sd"] / 2,
-                          "tau_scale": EXAMPLE_PRIORS["tau_scale"] / 2}),
-        ("default", EXAMPLE_PRIORS),
-        ("weak", {**EXAMPLE_PRIORS, "mu_sd": EXAMPLE_PRIORS["mu_sd"] * 2, "tau_scale": EXAMPLE_PRIORS["tau_scale"] * 2}),
-    ),
+    prior_specs=default_grid(EXAMPLE_PRIORS),
     reference_prior="default",
     scenario_se={"low": 0.02, "medium": 0.05, "high": 0.10},
     readiness={"pool": "geo_test/sales/log_relative", "evidence_types": "geo_test", "metric": "sales",

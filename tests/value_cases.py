@@ -134,6 +134,13 @@ reporting: {interval: 0.9}
 sensitivity: {prior: true, uncertainty: true, leave_one_out: true}
 """
 # expected_effect -10 % to +20 % with 90 %: mu's 90 % interval is [log 0.9, log 1.2].
+def default_grid(priors: dict[str, float]) -> tuple[tuple[str, dict[str, float]], ...]:
+    """The default prior grid around ``priors``: mu's sd and tau's scale halved and doubled."""
+    return (("regularising", {**priors, "mu_sd": priors["mu_sd"] / 2, "tau_scale": priors["tau_scale"] / 2}),
+            ("default", priors),
+            ("weak", {**priors, "mu_sd": priors["mu_sd"] * 2, "tau_scale": priors["tau_scale"] * 2}))
+
+
 LOG_PRIORS = {"mu_mean": (math.log(0.9) + math.log(1.2)) / 2,
               "mu_sd": (math.log(1.2) - math.log(0.9)) / (2 * Z90),
               # typical_spread 1.5 %: the prior median of tau is log(1.015)
@@ -164,11 +171,7 @@ LOG_CASE = Case(
             math.log(1.065), 1.8 / 106.5, "2025-12-31"),
     ),
     priors=LOG_PRIORS,
-    prior_specs=(  # the default grid: sds halved and doubled around the main priors
-        ("regularising", {**LOG_PRIORS, "mu_sd": LOG_PRIORS["mu_sd"] / 2, "tau_scale": LOG_PRIORS["tau_scale"] / 2}),
-        ("default", LOG_PRIORS),
-        ("weak", {**LOG_PRIORS, "mu_sd": LOG_PRIORS["mu_sd"] * 2, "tau_scale": LOG_PRIORS["tau_scale"] * 2}),
-    ),
+    prior_specs=default_grid(LOG_PRIORS),
     reference_prior="default",
     scenario_se={"low": 0.02, "medium": 0.05, "high": 0.1},
     readiness={"pool": "geo_test/sales/log_relative", "evidence_types": "geo_test", "metric": "sales",

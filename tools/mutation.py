@@ -143,7 +143,7 @@ def run_module(name: str, module: Module, children: int) -> dict:
         by_status[_status(code)].append(key)
     _write_survivor_diffs(work, mutmut, by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER])
     result = {"module": f"src/marketbayesmeta/{module.path}", "tests": list(module.tests),
-              "marker": module.marker, "date": _now(), "commit": _git_commit(), "seconds": round(seconds, 1),
+              "marker": module.marker, "date": _now(), "commit": git_commit(), "seconds": round(seconds, 1),
               "total": len(codes), **{s.replace(" ", "_"): len(v) for s, v in by_status.items()},
               "not_killed": by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER]}
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -189,7 +189,7 @@ def summarise(results: dict[str, dict], equivalent: set[str]) -> tuple[str, dict
     return "\n".join(lines), data, ok
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()

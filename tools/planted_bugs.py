@@ -41,6 +41,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mutation import git_commit  # tools/ is the script's directory, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "validation"
 FORMAT = "marketbayesmeta.planted/1"
@@ -282,7 +284,7 @@ def run_bug(bug: Bug, *, timeout: float, fast_only: bool, verbose: bool) -> Resu
                     if failed:
                         note += "; " + _statistical_control(failed[0], timeout)
     return Result(bug.name, bug.issue_row, where, bug.old, bug.new, caught, suite, failed[0] if failed else "",
-                  len(failed), list(bug.fast), list(bug.statistical), round(seconds, 1), note, _now(), _git_commit())
+                  len(failed), list(bug.fast), list(bug.statistical), round(seconds, 1), note, _now(), git_commit())
 
 
 def _statistical_control(test_id: str, timeout: float) -> str:
@@ -310,7 +312,7 @@ def run_control(*, verbose: bool) -> Result:
     return Result(CONTROL, "no bug: every bug's fast tests on the unmodified code must pass", "", "", "",
                   bool(run.failed), "fast" if run.failed else "", run.failed[0] if run.failed else "",
                   len(run.failed), list(tests), [], round(run.seconds, 1),
-                  f"{len(run.failed)} failed, {run.passed} passed", _now(), _git_commit())
+                  f"{len(run.failed)} failed, {run.passed} passed", _now(), git_commit())
 
 
 # -------------------------------------------------------------------------------- records
@@ -319,13 +321,6 @@ def run_control(*, verbose: bool) -> Result:
 def _now() -> str:
     return dt.datetime.now().isoformat(timespec="seconds")
 
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _load() -> dict[str, dict]:
