@@ -2,9 +2,9 @@
 kernel, check the result, write it. Steps, in order (as papermill's ``execute_notebook``):
 
 1. :func:`build_notebook` - the template's static cells (no run data in any cell);
-2. :func:`execute_notebook` - a throwaway kernelspec on this interpreter, its files (connection
-   file, IPython and matplotlib dirs) in a private directory *inside the run's (staging)
-   directory*, removed afterwards; raises on interrupt (KeyboardInterrupt,
+2. :func:`execute_notebook` - in a :class:`ReportKernel`: a kernelspec on this interpreter, its
+   files (connection file, IPython and matplotlib dirs) in a private directory (a single run's
+   *inside the run's (staging) directory*), removed afterwards; raises on interrupt (KeyboardInterrupt,
    ``interrupts.Interrupted``), never turns one into a warning: the kernel runs on a loop nbclient
    cannot install its own signal handlers on (they swallowed SIGINT/SIGTERM), and a signal kills
    the kernel so that the wait ends at once;
@@ -100,47 +100,205 @@ def _kernel_manager(tmp: Path, ipc_dir: Path) -> Any:
     return km
 
 
-def execute_notebook(nb: Any, run_dir: Path, *, timeout: int = 300) -> None:
+# Sent to a new kernel as soon as it starts (static code, nothing from a run): the report's imports,
+# so that they load while the caller is still sampling, and the first notebook finds them loaded.
+WARM_UP = """\
+import warnings
+warnings.filterwarnings("ignore")
+import matplotlib
+matplotlib.use("Agg")
+import marketbayesmeta.report.load
+marketbayesmeta.report.load.warm_up()
+"""
+
+# Before each notebook: an empty namespace (modules stay loaded) and the run directory as working
+# directory, as a fresh kernel started there would have; after it, back to the kernel's own home.
+_ENTER = "get_ipython().reset(new_session=False)\nimport os as _os\n_os.chdir({path!r})\ndel _os\n"
+_LEAVE = ("import os as _os\n_os.chdir({path!r})\ndel _os\nget_ipython().reset(new_session=False)\n"
+          "import matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt\n")
+
+
+class ReportKernel:
+    """A kernel on this interpreter that executes report notebooks, one after another.
+
+    Starting a kernel and importing the report's libraries into it costs seconds of CPU: a process
+    that writes many reports (a portfolio worker) keeps one ReportKernel for all of them
+    (:func:`process_kernel`), and a single run starts its kernel (:meth:`start`) before sampling,
+    so that the kernel loads on the other core meanwhile (:func:`private_kernel`). Before each
+    notebook the kernel's namespace is emptied and its working directory set to the run directory,
+    so a notebook sees what a fresh kernel would (modules stay imported; the same notebook bytes,
+    tests/test_report_kernel.py).
+
+    The kernel's files (kernelspec, connection file, IPython and matplotlib directories, sockets)
+    live in ``home``, removed by :meth:`close`. Waits happen on a :class:`SignalFreeLoop` under
+    :func:`~marketbayesmeta.interrupts.stopping`: SIGINT/SIGTERM kill the kernel, the wait ends and
+    :class:`~marketbayesmeta.interrupts.Interrupted` propagates. Anything raised while a notebook
+    runs (an interrupt, a timeout, a dead kernel) closes the kernel; the next :meth:`execute`
+    starts a new one.
+    """
+
+    def __init__(self, home: Path, ipc_prefix: str = "mbm-ipc-"):
+        self.home = Path(home).resolve()
+        self.ipc_prefix = ipc_prefix
+        self.loop: Any = None
+        self.km: Any = None
+        self.kc: Any = None
+        self.ready = False
+        self.ipc_dir: Path | None = None
+
+    def __enter__(self) -> ReportKernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def started(self) -> bool:
+        return self.km is not None
+
+    def _wait(self, coro: Any) -> Any:
+        with stopping(lambda: _kill_kernel(self.km)):
+            return self.loop.run_until_complete(coro)
+
+    def start(self) -> ReportKernel:
+        """Launch the kernel and send it the imports (returns without waiting for them; idempotent)."""
+        if self.started:
+            return self
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.ipc_dir = self.home
+        if len(str(self.home / "k")) > MAX_IPC_PREFIX:  # too long for a socket path: a short private dir
+            remove_stale_tempdirs(self.ipc_prefix)  # left by killed runs (issue 16)
+            self.ipc_dir = Path(tempfile.mkdtemp(prefix=f"{self.ipc_prefix}{os.getpid()}-"))
+        try:
+            self.loop = SignalFreeLoop()  # nbclient's own loop signal handlers would swallow the signal
+            self.km = _kernel_manager(self.home, self.ipc_dir)
+            self._wait(self.km.start_kernel(env=_kernel_env(self.home), cwd=str(self.home),
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.kc = self.km.client()
+            self.kc.allow_stdin = False
+            self.kc.start_channels()
+            self.kc.execute(WARM_UP, silent=True, store_history=False)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def execute(self, nb: Any, run_dir: Path, *, timeout: int = 300) -> None:
+        """Execute ``nb`` in place with its working directory at ``run_dir`` (see the class)."""
+        import logging
+
+        from nbclient import NotebookClient
+
+        if self.started and not self._wait(self.km.is_alive()):
+            self.close()  # died since the last notebook: start again
+        self.start()
+        try:
+            if not self.ready:
+                self._wait(self.kc.wait_for_ready(timeout=120))
+                self.ready = True
+            self._run(_ENTER.format(path=str(Path(run_dir).resolve())), timeout)
+            client = NotebookClient(nb, km=self.km, kernel_name=KERNEL_NAME, timeout=timeout, startup_timeout=120,
+                                    allow_errors=True, record_timing=False)
+            client.kc = self.kc  # ours: nbclient neither starts nor stops the kernel or its channels
+            client.log.setLevel(logging.CRITICAL)
+            self._wait(client.async_execute())
+            self._run(_LEAVE.format(path=str(self.home)), timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _run(self, code: str, timeout: float) -> None:
+        """Run ``code`` silently in the kernel and wait for it; raise unless it succeeded."""
+        import asyncio
+
+        async def run() -> dict[str, Any]:
+            msg_id = self.kc.execute(code, silent=True, store_history=False)
+            while True:
+                reply = await self.kc.get_shell_msg(timeout=timeout)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return reply["content"]
+
+        content = self._wait(asyncio.wait_for(run(), timeout))
+        if content.get("status") != "ok":
+            raise RuntimeError(f"the report kernel could not be prepared: {content.get('ename')}: "
+                               f"{content.get('evalue')}")
+
+    def close(self) -> None:
+        """Stop the kernel (at once) and remove its files; safe to call twice, and from a signal's
+        aftermath (the kernel is killed first if a wait was cut short)."""
+        import asyncio
+
+        try:
+            if self.km is not None and self.loop is not None and not self.loop.is_closed():
+                pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+                if pending:  # an interrupted wait: stop the kernel, then let nbclient's tasks end
+                    _kill_kernel(self.km)
+                    for task in pending:
+                        task.cancel()
+                    self.loop.run_until_complete(asyncio.wait(pending, timeout=5))
+                    for task in pending:
+                        if task.done() and not task.cancelled():
+                            task.exception()  # retrieved: no "exception never retrieved" on stderr
+                if self.kc is not None:
+                    self.kc.stop_channels()
+                if self.km.has_kernel:
+                    self.loop.run_until_complete(self.km.shutdown_kernel(now=True))
+        except Exception:  # noqa: BLE001 - already gone, or the loop is unusable: kill it
+            _kill_kernel(self.km)
+        finally:
+            if self.loop is not None and not self.loop.is_closed():
+                self.loop.close()
+            self.loop = self.km = self.kc = None
+            self.ready = False
+            shutil.rmtree(self.home, ignore_errors=True)
+            if self.ipc_dir is not None and self.ipc_dir != self.home:
+                shutil.rmtree(self.ipc_dir, ignore_errors=True)
+            self.ipc_dir = None
+
+
+def private_kernel(run_dir: Path) -> ReportKernel:
+    """A kernel for one run's report, its files in a private directory inside ``run_dir`` (the
+    run's staging directory during execute)."""
+    return ReportKernel(Path(tempfile.mkdtemp(prefix=KERNEL_DIR_PREFIX, dir=Path(run_dir).resolve())))
+
+
+PROCESS_KERNEL_PREFIX = "mbm-report-kernel-"
+_PROCESS_KERNEL: list[ReportKernel] = []
+
+
+def process_kernel() -> ReportKernel:
+    """This process's kernel for many reports (a portfolio worker's, or the CLI's when it runs a
+    portfolio's pools itself): created on first use, its files in
+    ``<tmp>/mbm-report-kernel-<pid>-*`` (those of dead processes are removed first), closed when
+    the process exits or by :func:`close_process_kernel`."""
+    if not _PROCESS_KERNEL:
+        import atexit
+
+        remove_stale_tempdirs(PROCESS_KERNEL_PREFIX)
+        home = Path(tempfile.mkdtemp(prefix=f"{PROCESS_KERNEL_PREFIX}{os.getpid()}-"))
+        _PROCESS_KERNEL.append(ReportKernel(home))
+        atexit.register(close_process_kernel)
+    return _PROCESS_KERNEL[0]
+
+
+def close_process_kernel() -> None:
+    while _PROCESS_KERNEL:
+        _PROCESS_KERNEL.pop().close()
+
+
+def execute_notebook(nb: Any, run_dir: Path, *, timeout: int = 300, kernel: ReportKernel | None = None) -> None:
     """Execute ``nb`` in place with its working directory at ``run_dir``, on this interpreter.
 
-    The kernel's files live in a private directory inside ``run_dir`` (the run's staging
-    directory during execute), removed when done, whatever happens. Kernel output never reaches
-    the terminal. Interrupts propagate; cell errors are left in the outputs (see
-    :func:`report_warnings`).
+    With ``kernel`` (a :class:`ReportKernel`, possibly started already) the notebook runs there;
+    else in a throwaway kernel whose files live in a private directory inside ``run_dir``, removed
+    when done, whatever happens. Kernel output never reaches the terminal. Interrupts propagate;
+    cell errors are left in the outputs (see :func:`report_warnings`).
     """
-    import logging
-
-    from nbclient import NotebookClient
-
-    run_dir = Path(run_dir).resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=KERNEL_DIR_PREFIX, dir=run_dir))
-    ipc_dir = tmp
-    if len(str(tmp / "k")) > MAX_IPC_PREFIX:  # too long for a socket path: a short private dir
-        remove_stale_tempdirs("mbm-ipc-")  # left by killed runs (issue 16)
-        ipc_dir = Path(tempfile.mkdtemp(prefix=f"mbm-ipc-{os.getpid()}-"))
-    km = None
-    try:
-        km = _kernel_manager(tmp, ipc_dir)
-        client = NotebookClient(nb, km=km, kernel_name=KERNEL_NAME, timeout=timeout, startup_timeout=120,
-                                allow_errors=True, record_timing=False,
-                                resources={"metadata": {"path": str(run_dir)}})
-        client.log.setLevel(logging.CRITICAL)
-        loop = SignalFreeLoop()  # nbclient's own loop signal handlers would swallow the signal
-        try:
-            with stopping(lambda: _kill_kernel(km)):
-                loop.run_until_complete(client.async_execute(
-                    env=_kernel_env(tmp), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        finally:
-            if km is not None and km.has_kernel:
-                try:
-                    loop.run_until_complete(km.shutdown_kernel(now=True))
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
-            loop.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if ipc_dir != tmp:
-            shutil.rmtree(ipc_dir, ignore_errors=True)
+    if kernel is None:
+        with private_kernel(run_dir) as own:
+            own.execute(nb, run_dir, timeout=timeout)
+    else:
+        kernel.execute(nb, run_dir, timeout=timeout)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     raise_for_interrupt(nb)
 
@@ -149,10 +307,13 @@ def _kill_kernel(km: Any) -> None:
     """Kill the kernel's process group (a signal's handler: the wait for the cell then ends)."""
     prov = getattr(km, "provisioner", None)
     pgid, pid = getattr(prov, "pgid", None), getattr(prov, "pid", None)
-    if pgid:
-        os.killpg(pgid, signal.SIGKILL)
-    elif pid:
-        os.kill(pid, signal.SIGKILL)
+    try:
+        if pgid:
+            os.killpg(pgid, signal.SIGKILL)
+        elif pid:
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def raise_for_interrupt(nb: Any) -> None:

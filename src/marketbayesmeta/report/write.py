@@ -17,6 +17,7 @@ from .html import export_html, fallback_html, find_external_references
 from .load import RunData, load_run
 from .markdown import fallback_markdown, render_markdown
 from .notebook import (
+    ReportKernel,
     build_notebook,
     clean_outputs,
     execute_notebook,
@@ -44,8 +45,12 @@ def write_markdown(run: RunData) -> list[str]:
     return out
 
 
-def write_reports(run_dir: str | Path, *, quiet: bool = True, timeout: int = 300) -> list[str]:
-    """Write analysis_report.md, report.ipynb (executed) and report.html into ``run_dir``."""
+def write_reports(run_dir: str | Path, *, quiet: bool = True, timeout: int = 300,
+                  kernel: ReportKernel | None = None) -> list[str]:
+    """Write analysis_report.md, report.ipynb (executed) and report.html into ``run_dir``.
+
+    ``kernel``: the :class:`~.notebook.ReportKernel` to execute the notebook in (one a caller keeps
+    for many reports, or started early); default a throwaway kernel of this report's own."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return [f"report not written: {run_dir} is not a directory"]
@@ -61,7 +66,7 @@ def write_reports(run_dir: str | Path, *, quiet: bool = True, timeout: int = 300
     html_text = None
     if nb is not None:
         executed = _step(out, "report notebook execution failed",               # 4. execute
-                         lambda: execute_notebook(nb, run_dir, timeout=timeout) or True)
+                         lambda: execute_notebook(nb, run_dir, timeout=timeout, kernel=kernel) or True)
         if executed:
             clean_outputs(nb)                                                   # 5. check
             out += report_warnings(nb)

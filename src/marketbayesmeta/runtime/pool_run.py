@@ -199,7 +199,35 @@ def _diagnostics(pool: Pool, results: list[FitResult], book: StatusBook, directo
 
 
 def run_pool(pool: Pool, directory: Path, ctx: RunContext) -> PoolOutcome:
-    """Execute ``pool`` into ``directory`` (which exists and is empty); returns its outcome."""
+    """Execute ``pool`` into ``directory`` (which exists and is empty); returns its outcome.
+
+    The report's notebook kernel is started first (:func:`_report_kernel`), so that it loads on
+    another core while the fits are sampled."""
+    kernel = _report_kernel(ctx, directory)
+    try:
+        return _run_pool(pool, directory, ctx, kernel)
+    finally:
+        if kernel is not None and ctx.layout == "single":
+            kernel.close()
+
+
+def _report_kernel(ctx: RunContext, directory: Path) -> Any:
+    """The kernel the pool's report will run in, started now: the pools of a portfolio share their
+    process's kernel (a worker writes many reports: it starts the kernel and imports the report's
+    libraries once); a single run's kernel keeps its files inside the run's staging directory.
+    None without a report."""
+    if not ctx.report:
+        return None
+    from ..report.notebook import private_kernel, process_kernel
+
+    kernel = process_kernel() if ctx.layout == "portfolio" else private_kernel(directory)
+    try:
+        return kernel.start()
+    except Exception:  # noqa: BLE001 - the report says what went wrong (it tries to start it again)
+        return kernel
+
+
+def _run_pool(pool: Pool, directory: Path, ctx: RunContext, kernel: Any) -> PoolOutcome:
     started = now()
     book = StatusBook()
     for code, message in ctx.plan_reasons:
@@ -249,14 +277,14 @@ def run_pool(pool: Pool, directory: Path, ctx: RunContext) -> PoolOutcome:
     finished = now()  # before the reports, so that they can show it
     status_path.write_text(status(finished).text(), encoding="utf-8")
     if ctx.report:
-        for warning in _reports(directory, progress):
+        for warning in _reports(directory, progress, kernel):
             book.add("report_warning", warning)
     status_path.write_text(status(finished).text(), encoding="utf-8")
     return PoolOutcome(name=pool.name, status=book.status, exit_code=book.exit_code, reportable=book.reportable,
                        reasons=book.reasons, pool_hash=pool.pool_hash, headline=headline)
 
 
-def _reports(directory: Path, progress: Progress) -> list[str]:
+def _reports(directory: Path, progress: Progress, kernel: Any = None) -> list[str]:
     """Markdown, notebook and HTML reports; returns warnings (a report failure does not fail the run).
 
     An interrupt is never a report failure: Interrupted (a BaseException) is not caught here, and
@@ -267,7 +295,7 @@ def _reports(directory: Path, progress: Progress) -> list[str]:
     try:
         from ..report import write_reports
 
-        warnings = write_reports(directory, quiet=True)
+        warnings = write_reports(directory, quiet=True, kernel=kernel)
     except Exception as exc:  # noqa: BLE001 - the run's numbers stand without the report
         raise_if_received()
         warnings = [f"report generation failed: {type(exc).__name__}: {exc}"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -154,14 +155,24 @@ def run_portfolio(plan: Plan, staging: Path, ctx: RunContext, *, previous: Path 
         outcomes[pool.name] = _failed_outcome(pool, failure.message)
         progress.say(f"pool {done}/{len(to_run)} {pool.name} … failed: {failure.message}")
 
-    run_tasks([PoolTask(pool, task_ctx) for pool in to_run], pool_task, jobs=jobs, dask_address=dask_address,
-              on_result=finished, on_error=failed)
+    try:
+        run_tasks([PoolTask(pool, task_ctx) for pool in to_run], pool_task, jobs=jobs, dask_address=dask_address,
+                  on_result=finished, on_error=failed)
+    finally:
+        _close_report_kernel()  # the one the pools run here shared (workers close theirs when they exit)
     for pool in to_run:
         if not (pools_dir / pool.name / "run_status.json").exists():
             _write_failed_pool(pools_dir / pool.name, pool, ctx, outcomes[pool.name])
     ordered = [outcomes[p.name] for p in plan.pools]
     write_table(staging, "portfolio.csv", [portfolio_row(p, o) for p, o in zip(plan.pools, ordered, strict=True)])
     return ordered
+
+
+def _close_report_kernel() -> None:
+    """Close this process's report kernel, if pools ran here (serially) and started one."""
+    notebook = sys.modules.get("marketbayesmeta.report.notebook")
+    if notebook is not None:
+        notebook.close_process_kernel()
 
 
 def _failed_outcome(pool: Pool, message: str) -> PoolOutcome:

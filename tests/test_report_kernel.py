@@ -1,0 +1,95 @@
+"""ReportKernel (report/notebook.py): one kernel executing the reports of many runs (a portfolio
+worker's) gives each run the notebook a fresh kernel gives it: empty namespace, the run directory
+as working directory, the same bytes. A kernel that died between reports is started again, and
+closing it removes its files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from marketbayesmeta import report as R
+from marketbayesmeta.report import notebook
+from report_fixture import make_fake_run
+
+pytestmark = pytest.mark.slow
+
+PROBE = "import os\nprint(os.getcwd())\nprint(sorted(k for k in globals() if not k.startswith('_') and k not in " \
+        "('In', 'Out', 'exit', 'quit', 'get_ipython', 'os')))"
+
+
+def _probe(kernel: notebook.ReportKernel | None, where: Path) -> list[str]:
+    """What a new notebook sees in ``kernel`` (None: a throwaway kernel of its own): its working
+    directory and the names it finds."""
+    from nbformat import v4
+
+    nb = v4.new_notebook(cells=[v4.new_code_cell(PROBE)])
+    notebook.execute_notebook(nb, where, kernel=kernel)
+    return "".join(o.get("text", "") for o in nb.cells[0].outputs).splitlines()
+
+
+def _report(run_dir: Path) -> tuple[str, str]:
+    return ((run_dir / "report.ipynb").read_text(encoding="utf-8"),
+            (run_dir / "report.html").read_text(encoding="utf-8"))
+
+
+def test_shared_kernel_gives_each_run_a_fresh_kernels_report(tmp_path: Path) -> None:
+    first = make_fake_run(tmp_path / "first", moderators=True, study_names=["North", "South", "East"])
+    second = make_fake_run(tmp_path / "second", scale="percentage_point", status="failed", leave_one_out=False,
+                           study_names=["Alpha", "Beta", "Gamma"])
+    alone = tmp_path / "alone"
+    shutil.copytree(second, alone)
+
+    assert R.write_reports(alone) == []  # a throwaway kernel of its own
+
+    home = tmp_path / "kernel-home"
+    with notebook.ReportKernel(home) as kernel:
+        kernel.start()
+        assert R.write_reports(first, kernel=kernel) == []
+        cwd, names = _probe(kernel, second)
+        assert cwd == str(second.resolve())
+        assert names == _probe(None, second)[1]  # the first report's variables (run, R, ...) are gone
+        assert "run" not in names
+        assert R.write_reports(second, kernel=kernel) == []
+        assert home.is_dir()
+    assert not home.exists()
+    assert _report(second) == _report(alone)
+    cells = json.loads(_report(second)[0])["cells"]
+    assert any(o.get("output_type") == "display_data" for c in cells for o in c.get("outputs", []))
+
+
+def test_dead_kernel_is_started_again_and_close_removes_its_files(tmp_path: Path) -> None:
+    run_dir = make_fake_run(tmp_path / "run")
+    home = tmp_path / "kernel-home"
+    kernel = notebook.ReportKernel(home).start()
+    try:
+        assert _probe(kernel, run_dir)[0] == str(run_dir.resolve())
+        pid = kernel.km.provisioner.pid
+        os.kill(pid, signal.SIGKILL)
+        assert R.write_reports(run_dir, kernel=kernel) == []
+        assert kernel.km.provisioner.pid != pid
+    finally:
+        kernel.close()
+    assert not home.exists()
+    kernel.close()  # twice is fine
+
+
+def test_process_kernel_lives_in_a_pid_named_temp_dir_and_closes(tmp_path: Path) -> None:
+    kernel = notebook.process_kernel()
+    try:
+        assert notebook.process_kernel() is kernel
+        assert kernel.home.name.startswith(f"{notebook.PROCESS_KERNEL_PREFIX}{os.getpid()}-")
+        run_dir = make_fake_run(tmp_path / "run")
+        assert R.write_reports(run_dir, kernel=kernel.start()) == []
+        home = kernel.home
+        assert home.is_dir()
+    finally:
+        notebook.close_process_kernel()
+    assert not home.exists()
+    assert notebook.process_kernel() is not kernel
+    notebook.close_process_kernel()
