@@ -9,6 +9,7 @@ own stylesheet (in the template) keeps wide tables scrolling inside their box.
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import re
 from typing import Any
@@ -63,12 +64,12 @@ def strip_external_references(html_text: str) -> str:
     return _TAG.sub(fix_tag, html_text)
 
 
-def export_html(nb: Any, title: str = "marketbayesmeta run report") -> str:
-    """Self-contained HTML of an executed notebook: code hidden, images inline, nothing fetched."""
+@functools.lru_cache(maxsize=1)
+def _exporter() -> Any:
+    """The HTML exporter, made once per process: it compiles its Jinja templates on first use (a
+    quarter of a second), and a portfolio worker exports many reports."""
     from nbconvert import HTMLExporter
 
-    nb = copy.deepcopy(nb)
-    nb.metadata["title"] = title  # escaped by the template
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)],
                             template_file=HTML_TEMPLATE)
     exporter.exclude_input = True
@@ -78,7 +79,14 @@ def export_html(nb: Any, title: str = "marketbayesmeta run report") -> str:
     exporter.mathjax_url = ""
     exporter.require_js_url = ""
     exporter.sanitize_html = False  # bleach mangles tables; every cell is escaped by us instead
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return exporter
+
+
+def export_html(nb: Any, title: str = "marketbayesmeta run report") -> str:
+    """Self-contained HTML of an executed notebook: code hidden, images inline, nothing fetched."""
+    nb = copy.deepcopy(nb)
+    nb.metadata["title"] = title  # escaped by the template
+    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     return strip_external_references(body)
 
 
