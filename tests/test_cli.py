@@ -127,3 +127,27 @@ def test_execute_refuses_a_fifo_as_plan_without_waiting(tmp_path: Path, capsys: 
     os.mkfifo(fifo)
     assert _cli("execute", str(fifo), "--out", str(tmp_path / "run")) == 2  # would block forever if read
     assert "not a regular file" in capsys.readouterr().err
+
+
+def test_console_script_exits_fast_but_runs_exit_handlers_and_flushes(tmp_path: Path) -> None:
+    """As the process's own command, main() ends with os._exit (no interpreter teardown): the
+    exit handlers must still run and every byte written to a pipe must arrive."""
+    import subprocess
+    import sys
+
+    flag = tmp_path / "atexit-ran"
+    script = tmp_path / "entry.py"
+    script.write_text(
+        "import atexit, pathlib, sys\n"
+        f"atexit.register(lambda: pathlib.Path({str(flag)!r}).write_text('yes'))\n"
+        "from marketbayesmeta.cli import main\n"
+        f"sys.argv = ['marketbayesmeta', 'check-config', {str(Path(__file__).resolve().parent.parent / 'examples' / 'config.yaml')!r}]\n"
+        "main()\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert flag.read_text() == "yes"
+    alone = subprocess.run([sys.executable, "-c", "import sys; from marketbayesmeta.cli import _dispatch, "
+                            "build_parser; sys.exit(_dispatch(sys.argv[1:], build_parser()))", "check-config",
+                            str(Path(__file__).resolve().parent.parent / "examples" / "config.yaml")],
+                           capture_output=True, text=True, timeout=120)
+    assert proc.stdout == alone.stdout and len(proc.stdout) > 200
