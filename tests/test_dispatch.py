@@ -38,6 +38,13 @@ def make_files(task: dict) -> dict:
     draws = rng.normal(task["mu"], 1.0, size=task["n"])
     summary = f"{task['name']},{draws.mean():.17g},{draws.std():.17g}\n".encode()
     time.sleep(task.get("sleep", 0.0))
+    if "wait_for" in task:  # finish only after another task (in another worker) has finished
+        deadline = time.monotonic() + TIMEOUT
+        while not Path(task["wait_for"]).exists():
+            assert time.monotonic() < deadline, f"{task['wait_for']} never appeared: were the tasks run serially?"
+            time.sleep(0.01)
+    if "done_flag" in task:
+        Path(task["done_flag"]).touch()
     return {"files": {"draws.bin": draws.tobytes(), "summary.csv": summary},
             "status": {"name": task["name"], "exit_code": 0}}
 
@@ -121,9 +128,12 @@ def test_serial_interrupt_propagates():
         run_tasks([1, 2], interrupted)
 
 
-def test_jobs_gives_the_same_bytes_in_task_order(serial_results):
-    # later tasks finish first: results must still come back in task order
-    tasks = [dict(t, sleep=0.05 * (len(TASKS) - i)) for i, t in enumerate(TASKS)]
+def test_jobs_gives_the_same_bytes_in_task_order(serial_results, tmp_path):
+    # task 1 finishes before task 0 (task 0 waits for it, in the other worker; whatever the load,
+    # not by timing): results must still come back in task order
+    flag = str(tmp_path / "task-1-done")
+    tasks = [dict(t) for t in TASKS]
+    tasks[0]["wait_for"], tasks[1]["done_flag"] = flag, flag
     order: list[int] = []
     results = run_tasks(tasks, make_files, jobs=2, on_result=lambda i, r: order.append(i))
     assert results == serial_results
