@@ -637,6 +637,39 @@ def _portfolio_run(name: str, cmd: list[str], out: Path, n_pools: int, *, also: 
     return r
 
 
+POOL_PHASES_SCRIPT = """
+import sys, time
+from marketbayesmeta.api import compile_config
+from marketbayesmeta.runtime.pool_run import RunContext
+from marketbayesmeta.runtime.portfolio import PoolTask, pool_task
+plan = compile_config(sys.argv[1])
+ctx = RunContext.of(plan, quiet=False, report=True)
+for pool in plan.pools[: int(sys.argv[2])]:
+    r = pool_task(PoolTask(pool, ctx))
+    print(f"TASK {pool.name} {r.seconds:.3f}", file=sys.stderr, flush=True)
+"""
+PHASE_LINE = re.compile(r"^\[(\S+)\] (model built|fit 1/1 main|exact numbers|report) .*?\u2026 ([0-9.]+) s")
+
+
+def _pool_phases(cfg: Path, k: int = 5) -> dict[str, Any]:
+    """Where a pool's time goes: ``k`` pools run one after another in one process, as a worker runs
+    them (its report kernel kept), from the pools' own progress lines; the first pool (imports,
+    model compile, kernel start) is reported apart."""
+    proc = subprocess.run([PY, "-c", POOL_PHASES_SCRIPT, str(cfg), str(k)], capture_output=True, text=True,
+                          timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pool phases: exit {proc.returncode}: {proc.stderr[-1000:]}")
+    tasks: list[tuple[str, float]] = []
+    phases: dict[str, dict[str, float]] = {}
+    for line in proc.stderr.splitlines():
+        if line.startswith("TASK "):
+            _, name, secs = line.split()
+            tasks.append((name, float(secs)))
+        elif m := PHASE_LINE.match(line):
+            phases.setdefault(m.group(1), {})[m.group(2)] = float(m.group(3))
+    return {"tasks": tasks, "phases": phases}
+
+
 def sec_portfolio(ctx: Context) -> None:
     """A synthetic tracker of 100 pools x 8 studies (benchmarks/portfolio_data.py) through
     ``marketbayesmeta run --jobs 2``, on a Dask LocalCluster of two one-thread workers, and again with
@@ -688,6 +721,20 @@ def sec_portfolio(ctx: Context) -> None:
         ctx.fig("  before the first pool ends (CLI start, compile, worker start, first pools)", t_first_pool, "s")
         ctx.fig("  after the last pool (portfolio.csv, portfolio report, manifest, commit)", first.wall - t_last_pool,
                 "s")
+    split = _pool_phases(cfg)
+    later = [name for name, _ in split["tasks"][1:]]
+    if later:
+        def mean(key: str) -> float:
+            return statistics.mean(split["phases"].get(name, {}).get(key, 0.0) for name in later)
+
+        task_mean = statistics.mean(secs for _, secs in split["tasks"][1:])
+        sampling, report = mean("fit 1/1 main"), mean("report")
+        ctx.fig("  one worker's pool, after its first (serial, one process): task", task_mean, "s",
+                note=f"sampling (MCMC check of main, 4 chains) {sampling:.1f} s, report (markdown, notebook in "
+                     f"the worker's kernel, HTML) {report:.1f} s, the rest (model data swap, exact numbers, "
+                     f"CSVs, posterior.nc, file collection) {task_mean - sampling - report:.1f} s; "
+                     f"first pool {split['tasks'][0][1]:.1f} s (imports, model compile, kernel start)")
+    ctx.detail["pool_phases"] = split
     ratio = dask.wall / first.wall
     ctx.fig("Dask LocalCluster (2 workers x 1 thread): wall", dask.wall, "s",
             note=f"CPU of the CLI tree {dask.cpu_s:.0f} s (the workers' CPU is not in it); "

@@ -38,7 +38,9 @@ class FitResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.idata is not None
+        """Sampling produced a posterior: draws of mu and tau (intercept-only fits) or the
+        trace itself (the moderators fit keeps no derived draws)."""
+        return self.error is None and (self.draws is not None or self.idata is not None)
 
     @property
     def passes(self) -> bool:
@@ -56,6 +58,11 @@ class FitResult:
 
     def failing(self) -> set[str]:
         return {r["check"] for r in self.diagnostics if not r["pass"]}
+
+    def worst_exact_z(self) -> float:
+        """The largest |z| among the failing exact cross-checks (0 when none fails)."""
+        return max((abs(r["value"]) for r in self.diagnostics
+                    if not r["pass"] and r["check"].startswith("exact_z")), default=0.0)
 
 
 # Checks that only measure Monte Carlo precision: when these alone fail (r-hat, divergences and BFMI
@@ -170,7 +177,7 @@ def run_fit(pool: Pool, models: dict[tuple[Any, ...], Any], fit: Fit, *, progres
     try:
         fm = models[_model_key(pool, fit)]
         exact = _prepare(pool, fit, fm, res.y, res.se)
-        draws, limit = s.draws, s.draw_limit
+        draws, limit, worst = s.draws, s.draw_limit, 0.0
         while True:
             seed = fit.seed if res.extensions == 0 else extension_seed(fit.seed, res.extensions)
             res.idata = sample_model(fm, draws=draws, tune=s.tune, chains=s.chains, seed=seed,
@@ -181,7 +188,12 @@ def run_fit(pool: Pool, models: dict[tuple[Any, ...], Any], fit: Fit, *, progres
             for row in res.diagnostics:
                 row["draws"] = draws
             failing = res.failing()
-            if not failing or not failing <= PRECISION_CHECKS or draws >= limit:
+            previous, worst = worst, res.worst_exact_z()
+            if (not failing or not failing <= PRECISION_CHECKS or draws >= limit
+                    or (res.extensions and worst > previous > 0)):
+                # Stop: passed; a failure more draws cannot fix (r-hat, divergences, BFMI); the
+                # limit; or an exact disagreement that grew with the draws (Monte Carlo noise shrinks
+                # when the draws double, a real difference between the posteriors grows like their root).
                 break
             draws = min(2 * draws, limit)
             res.extensions += 1
