@@ -750,7 +750,27 @@ def sec_portfolio(ctx: Context) -> None:
     ctx.fig("  re-run / first run", rratio, "x", f"<= {RERUN_RATIO_TARGET:g}", rratio <= RERUN_RATIO_TARGET)
     ctx.fig(f"  re-run reused {n - 1} of {n} pools and ran the changed one", ran == [_pool_name(changed)],
             note=f"reused {n - len(ran)}")
-    for name, r in (("jobs2", first), ("dask", dask), ("rerun", rerun)):
+    # the same portfolio with nutpie as the MCMC check's NUTS (information: the default is PyMC's)
+    nut_dir = WORK / "portfolio_nutpie"
+    shutil.rmtree(nut_dir, ignore_errors=True)
+    nut_dir.mkdir(parents=True)
+    import yaml
+
+    nut_cfg = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    nut_cfg["data"]["tracker"] = str(cfg.parent / nut_cfg["data"]["tracker"])
+    nut_cfg["sampler"] = {**(nut_cfg.get("sampler") or {}), "nuts_sampler": "nutpie"}
+    (nut_dir / "config.yaml").write_text(yaml.safe_dump(nut_cfg, sort_keys=False), encoding="utf-8")
+    nut = _portfolio_run("--jobs 2, nutpie", [*_cli(), "run", str(nut_dir / "config.yaml"), "--jobs", "2", "--out",
+                                              str(nut_dir / "out")], nut_dir / "out", n)
+    n_csv_nut, differ_nut = _same_csvs(out_jobs, nut_dir / "out")
+    reported = [d for d in differ_nut if not d.endswith(("diagnostics.csv", "prior_sensitivity.csv",
+                                                          "uncertainty_sensitivity.csv", "portfolio.csv"))]
+    ctx.fig("the same with sampler.nuts_sampler: nutpie, --jobs 2: wall", nut.wall, "s",
+            note=f"{nut.wall / n:.2f} s per pool (information: the default check sampler is PyMC's NUTS); "
+                 f"CPU {nut.cpu_s:.0f} s; {len(differ_nut)} of {n_csv_nut} CSVs differ from the PyMC run"
+                 f" ({len(reported)} outside diagnostics, portfolio.csv's pool_hash and the sensitivity tables'"
+                 f" check columns{': ' + ', '.join(reported[:3]) if reported else ''})")
+    for name, r in (("jobs2", first), ("dask", dask), ("rerun", rerun), ("nutpie", nut)):
         ctx.detail[name] = {"wall": r.wall, "cpu_s": r.cpu_s, "load": r.load, "maxrss_mib": r.maxrss_mib,
                             "tree_peak_mib": r.tree_peak_mib, "pool_tasks": _pool_lines(r),
                             "stderr_tail": r.stderr[-2000:]}
