@@ -146,3 +146,6 @@ def test_ppc_rows_by_hand() -> None:
     assert (low["tail_probability"], low["flag"]) == (pytest.approx(0.4), True)  # below the interval
     edge = tables.ppc_rows(["a"], np.array([4.0]), np.array([0.1]), d, 0.5)[0]
     assert (edge["tail_probability"], edge["flag"]) == (pytest.approx(0.8), False)  # on its edge: inside
+    lower_edge = tables.ppc_rows(["a"], np.array([2.0]), np.array([0.1]), d, 0.5)[0]
+    # P(rep >= 2) = 4/5, P(rep <= 2) = 2/5 (the tie counts in both tails): 2 · 2/5, inside
+    assert (lower_edge["tail_probability"], lower_edge["flag"]) == (pytest.approx(0.8), False)
