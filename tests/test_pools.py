@@ -212,3 +212,24 @@ def test_every_reason_a_pool_has_no_rows_is_given(tmp_path: Path, pools: list[di
     with pytest.raises(ConfigError) as err:
         compile_config(_project(tmp_path, pools=pools))
     assert err.value.problems[0].message == words
+
+
+def test_pool_specs_names_the_config_file_it_is_given_or_config(tmp_path: Path) -> None:
+    config = load_config(_project(tmp_path, pools=[{"name": "x", "metric": "zzz"}]))
+    tracker = pd.DataFrame({"metric": ["sales"], "channel": ["tv"]})
+    with pytest.raises(ConfigError) as err:
+        pool_specs(config, tracker)
+    assert str(err.value) == "config: pool 'x' matches no tracker row"
+    assert err.value.problems[0].file == "config"
+    with pytest.raises(ConfigError) as err:
+        pool_specs(config, tracker, config_file="mine.yaml")
+    assert str(err.value) == "mine.yaml: pool 'x' matches no tracker row"
+
+
+def test_every_clashing_split_name_is_listed(tmp_path: Path) -> None:
+    rows = [row("a", 2.0, channel="TV ads"), row("b", 2.0, channel="tv-ads"),
+            row("c", 2.0, channel="Radio!"), row("d", 2.0, channel="radio")]
+    with pytest.raises(ConfigError) as err:
+        compile_config(_project(tmp_path, rows, analysis={"split_by": ["channel"]}))
+    assert str(err.value).startswith("config.yaml: two pools would share a name (sales__channel-radio, "
+                                     "sales__channel-tv-ads); values that differ")
