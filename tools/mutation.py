@@ -61,7 +61,7 @@ MODULES: dict[str, Module] = {
                                         "test_verify_limits.py")),
     "exact_tables": Module("runtime/exact_tables.py", ("test_exact_tables.py", "test_values_end_to_end.py")),
     "numbers": Module("runtime/numbers.py", ("test_values_end_to_end.py", "test_numbers.py")),
-    "plausibility": Module("compiler/plausibility.py", ("test_plausibility.py",)),
+    "plausibility": Module("compiler/plausibility.py", ("test_plausibility.py", "test_plausibility_text.py")),
     "business_priors": Module("compiler/business_priors.py", ("test_business_priors.py", "test_business_priors_text.py",
                                                               "test_priors.py")),
     "triangulate": Module("compiler/triangulate.py", ("test_triangulate.py", "test_triangulate_rules.py",

@@ -1,0 +1,63 @@
+"""compiler/plausibility.py: texts word for word where the rules of test_plausibility.py check only
+codes and rows, and the mixed-label rule built at test time.
+
+``_RULES`` builds the mixed-design and mixed-population rules once, at import (``_mixed(...)`` returns
+a closure); the test below builds them again with ``_mixed`` so that the rule's code is the one under
+test, and checks every field of the check it makes against values worked out by hand."""
+
+from __future__ import annotations
+
+from marketbayesmeta.compiler import plausibility as pl
+from marketbayesmeta.compiler.plausibility import plausibility_checks
+from test_plausibility import pool_frame, text_pool
+
+DESIGNS = ["matched-market holdout", "synthetic control", "Matched market holdout", "", "synthetic_control"]
+
+
+def test_the_mixed_rule_built_now_word_for_word() -> None:
+    p = pl._Pool.of(text_pool(DESIGNS))  # spreadsheet rows 2..6, study ids s1..s5
+    (check,) = pl._mixed("design", "mixed_designs", "designs")(p)
+    assert (check.code, check.rows, check.study_ids) == ("mixed_designs", (2, 3, 4, 6), ("s1", "s2", "s3", "s5"))
+    assert check.message == (
+        "the pooled rows mix 2 designs: 'matched-market holdout' (rows 2, 4), 'synthetic control' (rows 3, 6); "
+        "1 row(s) give no design: confirm they estimate the same effect, or pool them separately")
+    assert check.details == {"groups": [{"design": "matched-market holdout", "rows": [2, 4]},
+                                        {"design": "synthetic control", "rows": [3, 6]}],
+                             "rows_without": [5]}
+    # the same rule through plausibility_checks (built at import) says the same
+    assert [c for c in plausibility_checks(text_pool(DESIGNS)) if c.code == "mixed_designs"] == [check]
+
+
+def test_the_mixed_rule_without_blanks_or_with_one_label() -> None:
+    rule = pl._mixed("population", "mixed_populations", "populations")
+    p = pl._Pool.of(text_pool(["", "", ""], populations=[" all shoppers", "loyalty members", "new customers "]))
+    (check,) = rule(p)
+    assert check.message == ("the pooled rows mix 3 populations: 'all shoppers' (row 2), 'loyalty members' (row 3), "
+                             "'new customers' (row 4): confirm they estimate the same effect, or pool them separately")
+    assert check.details["rows_without"] == [] and check.rows == (2, 3, 4)
+    # one label however spelled, or none at all: no check
+    assert rule(pl._Pool.of(text_pool(["", "", ""], populations=["All_Shoppers", "all shoppers", ""]))) == []
+    assert rule(pl._Pool.of(text_pool(["", ""]))) == []
+
+
+def _shift_pool(direction: str) -> list[dict]:
+    """Four informative peers and a fifth row typed in the other unit's numbers (both informative)."""
+    if direction == "smaller":  # fraction numbers under relative_percent
+        rows = [{"unit": "relative_percent", "estimate": e, "standard_error": 1.0} for e in (4.1, 5.2, 3.6, 4.8)]
+        rows.append({"unit": "relative_percent", "estimate": 0.044, "standard_error": 0.01})
+    else:  # percent numbers under relative_fraction
+        rows = [{"unit": "relative_fraction", "estimate": e, "standard_error": 0.01} for e in (0.041, 0.052, 0.036,
+                                                                                                 0.048)]
+        rows.append({"unit": "relative_fraction", "estimate": 4.4, "standard_error": 1.0})
+    return rows
+
+
+def test_the_estimate_factor_of_an_informative_unit_shift_is_named() -> None:
+    # smaller: 0.044 against the peers' median |estimate| 4.45 is 0.0099, i.e. 1 / 0.0099 = 101 ≈ 1e+02 smaller
+    (shift,) = [c for c in plausibility_checks(pool_frame(_shift_pool("smaller"), "log_relative"))
+                if c.code == "unit_shift"]
+    assert "(estimate 1e+02× smaller): did you mean relative_fraction?" in shift.message
+    # larger: 4.4 against the median 0.0445 is 98.9 ≈ 99 larger
+    (shift,) = [c for c in plausibility_checks(pool_frame(_shift_pool("larger"), "log_relative"))
+                if c.code == "unit_shift"]
+    assert "(estimate 99× larger): did you mean relative_percent?" in shift.message
