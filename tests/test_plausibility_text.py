@@ -7,6 +7,8 @@ test, and checks every field of the check it makes against values worked out by 
 
 from __future__ import annotations
 
+import pytest
+
 from marketbayesmeta.compiler import plausibility as pl
 from marketbayesmeta.compiler.plausibility import plausibility_checks
 from test_plausibility import pool_frame, text_pool
@@ -61,3 +63,41 @@ def test_the_estimate_factor_of_an_informative_unit_shift_is_named() -> None:
     (shift,) = [c for c in plausibility_checks(pool_frame(_shift_pool("larger"), "log_relative"))
                 if c.code == "unit_shift"]
     assert "(estimate 99× larger): did you mean relative_percent?" in shift.message
+
+
+def _shift(rows: list[dict]) -> list:
+    return [c for c in plausibility_checks(pool_frame(rows, "log_relative")) if c.code == "unit_shift"]
+
+
+def test_unit_shift_text_and_details_when_the_peers_estimates_are_all_zero() -> None:
+    """Peers at exactly 0: no estimate factor (0/0), so it is recorded as None (JSON-safe), and the
+    rule rests on the SEs alone (100× larger, 100× on the model scale too)."""
+    rows = [{"unit": "relative_fraction", "estimate": 0.0, "standard_error": 0.01} for _ in range(4)]
+    rows.append({"unit": "relative_fraction", "estimate": 0.0, "standard_error": 1.0})
+    (shift,) = _shift(rows)
+    assert shift.message == ("row 6 (s5): estimate 0 and SE 1 are about 100× larger than the pool's other "
+                             "relative_fraction rows (median estimate 0, median SE 0.01): did you mean relative_percent? "
+                             "— correct the tracker, or acknowledge the check with a reason if the numbers are right")
+    assert shift.details == {"unit": "relative_fraction", "findings": [{
+        "rule": "se_and_estimate_factor", "direction": "larger", "se_factor": 100.0, "estimate_factor": None,
+        "estimate_informative": False, "reference_se": 0.01, "reference_estimate": 0.0, "peers": 4}]}
+
+
+@pytest.mark.parametrize(("row_se", "flagged"), [(0.1, True), (0.0999, False), (20.0, True), (20.01, False)])
+def test_unit_shift_factor_bounds_are_inclusive(row_se: float, flagged: bool) -> None:
+    """SE factor exactly 10 and exactly 2000 (the rule's bounds) count; just outside does not."""
+    rows = [{"unit": "relative_fraction", "estimate": 0.0, "standard_error": 0.01} for _ in range(4)]
+    rows.append({"unit": "relative_fraction", "estimate": 0.0, "standard_error": row_se})
+    assert bool(_shift(rows)) is flagged
+
+
+@pytest.mark.parametrize(("row_estimate", "flagged"), [(-84.0, True), (-88.0, False)])
+def test_unit_shift_needs_the_model_scale_factor_of_4(row_estimate: float, flagged: bool) -> None:
+    """Peers +300 % with SE 100 (model-scale SE 100 / (100 + 300) = 0.25); the row has SE 1, 100× smaller
+    on the per-cent scale, but on the model scale 1 / (100 − 84) = 1/16, exactly 4× smaller (flagged),
+    or 1 / (100 − 88) = 1/12, 3× smaller (not a slip: off on the linear scale only)."""
+    rows = [{"unit": "relative_percent", "estimate": 300.0, "standard_error": 100.0} for _ in range(4)]
+    rows.append({"unit": "relative_percent", "estimate": row_estimate, "standard_error": 1.0})
+    frame = pool_frame(rows, "log_relative")
+    assert list(frame["model_se"]) == pytest.approx([0.25] * 4 + [1 / (100 + row_estimate)], rel=1e-12)
+    assert bool(_shift(rows)) is flagged
