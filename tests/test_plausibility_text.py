@@ -101,3 +101,66 @@ def test_unit_shift_needs_the_model_scale_factor_of_4(row_estimate: float, flagg
     frame = pool_frame(rows, "log_relative")
     assert list(frame["model_se"]) == pytest.approx([0.25] * 4 + [1 / (100 + row_estimate)], rel=1e-12)
     assert bool(_shift(rows)) is flagged
+
+
+def _peers(unit: str, estimate: float, se: float) -> list[dict]:
+    return [{"unit": unit, "estimate": estimate, "standard_error": se} for _ in range(4)]
+
+
+@pytest.mark.parametrize(("rows", "note"), [
+    # |z| of the row exactly 2 (2.0 / 1.0): informative, so the estimate factor 2 / 0.04 = 50 is named
+    (_peers("relative_fraction", 0.04, 0.01) + [{"unit": "relative_fraction", "estimate": 2.0, "standard_error": 1.0}],
+     " (estimate 50× larger)"),
+    # the peers' median |z| exactly 2 (0.02 / 0.01): informative; 4 / 0.02 = 200
+    (_peers("relative_fraction", 0.02, 0.01) + [{"unit": "relative_fraction", "estimate": 4.0, "standard_error": 1.0}],
+     " (estimate 2e+02× larger)"),
+    # estimate factor exactly 3 (0.75 / 0.25): agrees with a shift to larger
+    (_peers("relative_fraction", 0.25, 0.0125) + [{"unit": "relative_fraction", "estimate": 0.75,
+                                                    "standard_error": 0.25}], " (estimate 3× larger)"),
+    # estimate factor exactly 1/3 (1.5 / 4.5): agrees with a shift to smaller
+    (_peers("relative_percent", 4.5, 2.0) + [{"unit": "relative_percent", "estimate": 1.5, "standard_error": 0.1}],
+     " (estimate 3× smaller)"),
+])
+def test_unit_shift_at_the_informative_and_agreement_thresholds(rows: list[dict], note: str) -> None:
+    (shift,) = _shift(rows)
+    assert note + ": did you mean " in shift.message
+    assert shift.details["findings"][-1]["estimate_informative"] is True
+
+
+def test_an_estimate_half_the_peers_vetoes_a_shift_to_smaller() -> None:
+    rows = _peers("relative_percent", 4.5, 2.0) + [{"unit": "relative_percent", "estimate": 2.25, "standard_error": 0.1}]
+    assert _shift(rows) == []  # 2.25 / 4.5 = 0.5: not a third or less
+
+
+def test_unit_shift_of_a_ratio_names_the_peers_median_as_a_ratio() -> None:
+    """ratio: linear value x − 1; the median estimate is given back as a ratio (0.04 + 1)."""
+    rows = _peers("ratio", 1.04, 0.01) + [{"unit": "ratio", "estimate": 5.0, "standard_error": 1.0}]
+    (shift,) = _shift(rows)
+    assert shift.message.startswith("row 6 (s5): estimate 5 and SE 1 are about 100× larger than the pool's other ratio "
+                                    "rows (median estimate 1.04, median SE 0.01) (estimate 1e+02× larger): did you "
+                                    "mean relative_percent?")
+    assert shift.details["findings"][0]["reference_estimate"] == pytest.approx(1.04)
+
+
+def test_unit_shift_against_peers_in_other_units_of_the_family() -> None:
+    rows = [{"unit": "log_relative", "estimate": 0.04, "standard_error": 0.01} for _ in range(2)]
+    rows += [{"unit": "relative_fraction", "estimate": 0.04, "standard_error": 0.01} for _ in range(2)]
+    rows.append({"unit": "relative_fraction", "estimate": 4.0, "standard_error": 1.0})
+    (shift,) = _shift(rows)
+    assert "than the pool's other relative-effect rows (in relative_fraction) (median estimate 0.04" in shift.message
+
+
+def test_value_rules_word_for_word() -> None:
+    (shift,) = _shift([{"unit": "relative_fraction", "estimate": 1.5, "standard_error": 0.2}])
+    assert shift.message == ("row 2 (s1): relative_fraction 1.5 means a lift of +150 %: did you mean relative_percent "
+                             "(1.5 %)? — correct the tracker, or acknowledge the check with a reason if the numbers "
+                             "are right")
+    assert (shift.suggestion, shift.details) == ("relative_percent", {
+        "unit": "relative_fraction", "findings": [{"rule": "relative_fraction_at_least_1"}]})
+    (shift,) = [c for c in plausibility_checks(pool_frame(
+        [{"unit": "proportion_difference", "estimate": -3.0, "standard_error": 0.5}], "percentage_point"))
+        if c.code == "unit_shift"]
+    assert shift.message.startswith("row 2 (s1): proportion_difference -3 is impossible (a difference of two "
+                                    "proportions lies between −1 and 1): did you mean percentage_point (-3 pp)?")
+    assert (shift.suggestion, shift.details) == ("percentage_point", {
+        "unit": "proportion_difference", "findings": [{"rule": "proportion_difference_beyond_1"}]})
