@@ -7,6 +7,8 @@ test, and checks every field of the check it makes against values worked out by 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from marketbayesmeta.compiler import plausibility as pl
@@ -164,3 +166,81 @@ def test_value_rules_word_for_word() -> None:
                                     "proportions lies between −1 and 1): did you mean percentage_point (-3 pp)?")
     assert (shift.suggestion, shift.details) == ("percentage_point", {
         "unit": "proportion_difference", "findings": [{"rule": "proportion_difference_beyond_1"}]})
+
+
+def _log_rows(ses: list[float], estimates: list[float] | None = None) -> list[dict]:
+    """log_relative rows: the model-scale estimate and SE are the stated ones."""
+    estimates = estimates or [0.05] * len(ses)
+    return [{"unit": "log_relative", "estimate": e, "standard_error": s} for e, s in zip(estimates, ses, strict=True)]
+
+
+def _codes(rows: list[dict], code: str) -> list:
+    return [c for c in plausibility_checks(pool_frame(rows, "log_relative")) if c.code == code]
+
+
+def test_se_outlier_word_for_word_both_ways() -> None:
+    (check,) = _codes(_log_rows([0.1, 0.1, 0.1, 1.01]), "se_outlier")
+    assert check.message == (
+        "row 5 (s4): model-scale SE 1.01 is 10× larger than the pool's median 0.1: check the row's uncertainty (a CI "
+        "at the wrong level, a variance typed as an SE, a unit slip); if it is right, this study is far more "
+        "uncertain than the others")
+    assert check.details == {"model_se": 1.01, "pool_median_se": 0.1, "factor": pytest.approx(10.1),
+                             "threshold": 10.0}
+    (check,) = _codes(_log_rows([0.1, 0.1, 0.1, 0.005]), "se_outlier")
+    assert check.message == (
+        "row 5 (s4): model-scale SE 0.005 is 20× smaller than the pool's median 0.1: check the row's uncertainty (a "
+        "CI at the wrong level, a variance typed as an SE, a unit slip); if it is right, this study is far more "
+        "precise than the others")
+    assert check.details["factor"] == pytest.approx(0.05)
+
+
+def test_se_outlier_bounds() -> None:
+    assert _codes(_log_rows([0.1, 0.1, 0.1, 1.0]), "se_outlier") == []  # exactly 10×: not beyond
+    assert [c.rows for c in _codes(_log_rows([0.1, 0.1, 5.0]), "se_outlier")] == [(4,)]  # three rows compare
+    assert _codes(_log_rows([0.1, 5.0]), "se_outlier") == []  # two do not
+    # a zero SE is left out (it has no ratio to the median): the other three are alike
+    assert _codes(_log_rows([0.1, 0.1, 0.1, 0.0]), "se_outlier") == []
+    assert _codes(_log_rows([0.1, 0.1, 0.0]), "se_outlier") == []  # two rows with an SE: too few
+
+
+def test_dominant_weight_word_for_word() -> None:
+    # weights 1/0.1² = 100, 100 and 1/0.05² = 400: the third row carries 400 / 600 = 67 %
+    (check,) = _codes(_log_rows([0.1, 0.1, 0.05]), "dominant_weight")
+    assert check.message == ("row 4 (s3) carries 67 % of the fixed-effect weight (1/SE²): the pooled result is mostly "
+                             "this one study; check its uncertainty, and read the pooled result as largely that study's")
+    assert check.details == {"share": pytest.approx(2 / 3), "threshold": 0.5}
+    assert _codes(_log_rows([0.1, 0.1]), "dominant_weight") == []  # an even split: 50 % is not more than half
+    assert _codes(_log_rows([0.1, 0.05, 0.0]), "dominant_weight")[0].rows == (3,)  # 80 %; the zero SE left out
+
+
+def test_outlying_estimate_word_for_word() -> None:
+    """The fifth estimate 0.5 against 0.01, 0.02, 0.015, 0.012 (all SE 0.01): others' median 0.0135,
+    MAD 0.0025, robust SD 1.4826 · 1.363 · 0.0025; v_m = π/2 · max(SD², median SE²) / 4."""
+    rows = _log_rows([0.01] * 5, [0.01, 0.02, 0.015, 0.012, 0.5])
+    sd = 1.4826 * 1.363 * 0.0025
+    z = (0.5 - 0.0135) / math.sqrt(sd**2 + 0.01**2 + (math.pi / 2) * max(sd**2, 0.01**2) / 4)
+    (check,) = _codes(rows, "outlying_estimate")
+    assert check.message == (f"row 6 (s5): model-scale estimate 0.5 lies {z:.1f} robust SDs from the other rows' median "
+                             "0.0135 (allowing for its SE 0.01 and the others' spread): check the row; if it is right, "
+                             "the reviewer should see this outlier")
+    assert check.details == {"z": pytest.approx(z, rel=1e-9), "threshold": 3.5, "others_median": pytest.approx(0.0135)}
+
+
+def test_a_row_with_two_unit_findings_lists_both() -> None:
+    rows = _peers("relative_fraction", 0.04, 0.01) + [{"unit": "relative_fraction", "estimate": 2.0, "standard_error": 1.0}]
+    (shift,) = _shift(rows)
+    assert ("relative_fraction 2 means a lift of +200 %: did you mean relative_percent (2 %)?; estimate 2 and SE 1 are "
+            "about 100× larger") in shift.message
+    assert shift.suggestion == "relative_percent"
+
+
+def test_rows_without_a_finite_model_estimate_are_left_out_of_the_outlier_test() -> None:
+    """The outlier case above plus a row whose model-scale estimate is missing (NaN, its SE finite):
+    it is left out, and the outlier is found with the same z."""
+    rows = _log_rows([0.01] * 6, [0.01, 0.02, 0.015, 0.012, 0.5, 0.013])
+    frame = pool_frame(rows, "log_relative")
+    frame.loc[5, "model_estimate"] = math.nan
+    sd = 1.4826 * 1.363 * 0.0025
+    z = (0.5 - 0.0135) / math.sqrt(sd**2 + 0.01**2 + (math.pi / 2) * max(sd**2, 0.01**2) / 4)
+    (check,) = [c for c in plausibility_checks(frame) if c.code == "outlying_estimate"]
+    assert check.rows == (6,) and check.details["z"] == pytest.approx(z, rel=1e-9)
