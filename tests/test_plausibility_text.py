@@ -244,3 +244,41 @@ def test_rows_without_a_finite_model_estimate_are_left_out_of_the_outlier_test()
     z = (0.5 - 0.0135) / math.sqrt(sd**2 + 0.01**2 + (math.pi / 2) * max(sd**2, 0.01**2) / 4)
     (check,) = [c for c in plausibility_checks(frame) if c.code == "outlying_estimate"]
     assert check.rows == (6,) and check.details["z"] == pytest.approx(z, rel=1e-9)
+
+
+def test_windows_in_two_periods_word_for_word() -> None:
+    frame = text_pool(["", "", ""], [("2025-01-01", "2025-01-31"), ("2025-06-01", "2025-06-30"),
+                                     ("2025-01-15", "2025-02-15")])
+    (check,) = [c for c in plausibility_checks(frame) if c.code == "non_overlapping_windows"]
+    assert check.message == (
+        "the measurement windows of the pooled rows do not overlap in time: row 2 (s1) ends 2025-01-31 before row 3 "
+        "(s2) starts 2025-06-01; they fall into 2 separate periods: 2025-01-01 to 2025-02-15 (rows 2, 4); 2025-06-01 "
+        "to 2025-06-30 (row 3). The pooled effect averages over time: check that the effect is stable across these "
+        "periods")
+    assert check.details == {"span": ["2025-01-01", "2025-06-30"],
+                             "periods": [{"start": "2025-01-01", "end": "2025-02-15", "rows": [2, 4]},
+                                         {"start": "2025-06-01", "end": "2025-06-30", "rows": [3]}],
+                             "rows_without_window": []}
+    assert (check.rows, check.study_ids) == ((2, 3, 4), ("s1", "s2", "s3"))
+
+
+def test_windows_in_one_chain_word_for_word() -> None:
+    frame = text_pool(["", "", "", ""], [("2025-01-01", "2025-03-31"), ("2025-02-01", "2025-04-30"),
+                                         ("2025-04-01T00:00", "2025-06-30 "), ("", "")])
+    (check,) = [c for c in plausibility_checks(frame) if c.code == "non_overlapping_windows"]
+    assert check.message == (
+        "the measurement windows of the pooled rows do not overlap in time: row 2 (s1) ends 2025-03-31 before row 4 "
+        "(s3) starts 2025-04-01; they are spread from 2025-01-01 to 2025-06-30 without a period common to all. The "
+        "pooled effect averages over time: check that the effect is stable across these periods")
+    assert check.details["periods"] == [{"start": "2025-01-01", "end": "2025-06-30", "rows": [2, 3, 4]}]
+    assert check.details["rows_without_window"] == [5] and check.rows == (2, 3, 4)
+
+
+def test_ci_edge_word_for_word_and_a_zero_width_ci() -> None:
+    rows = [{"unit": "relative_percent", "estimate": 7.4, "ci_lower": 1.1, "ci_upper": 7.4, "ci_level": 0.9}]
+    (check,) = [c for c in plausibility_checks(pool_frame(rows, "log_relative")) if c.code == "estimate_at_ci_edge"]
+    assert check.message == ("row 2 (s1): estimate 7.4 sits at the upper bound of its CI 1.1–7.4: was a bound copied "
+                             "into the estimate column, or is the interval one-sided? Check the source")
+    assert check.details == {"bound": "upper", "gap_fraction_of_width": 0.0, "threshold": 0.01}
+    rows = [{"unit": "relative_percent", "estimate": 2.0, "ci_lower": 2.0, "ci_upper": 2.0, "ci_level": 0.9}]
+    assert [c for c in plausibility_checks(pool_frame(rows, "log_relative")) if c.code == "estimate_at_ci_edge"] == []
