@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from marketbayesmeta.compiler import plausibility as pl
@@ -282,3 +283,35 @@ def test_ci_edge_word_for_word_and_a_zero_width_ci() -> None:
     assert check.details == {"bound": "upper", "gap_fraction_of_width": 0.0, "threshold": 0.01}
     rows = [{"unit": "relative_percent", "estimate": 2.0, "ci_lower": 2.0, "ci_upper": 2.0, "ci_level": 0.9}]
     assert [c for c in plausibility_checks(pool_frame(rows, "log_relative")) if c.code == "estimate_at_ci_edge"] == []
+
+
+def test_fixed_effect_shares_in_double_precision() -> None:
+    se32 = np.array([0.1, 0.3, 0.07], np.float32)
+    w = 1 / se32.astype(np.float64) ** 2
+    assert pl.fixed_effect_shares(se32).tolist() == (w / w.sum()).tolist()
+
+
+def test_a_zero_se_row_is_no_unit_shift_peer() -> None:
+    rows = _peers("relative_fraction", 0.04, 0.01) + [{"unit": "relative_fraction", "estimate": 4.0, "standard_error": 1.0},
+                                                       {"unit": "relative_fraction", "estimate": 0.04, "standard_error": 0.0}]
+    assert [c.rows for c in _shift(rows)] == [(6,)]
+
+
+def test_a_family_with_too_few_measured_rows_does_not_stop_the_next() -> None:
+    """Two percentage-point rows (the absolute family, sorted first; no model-scale values on
+    log_relative) and a relative family with a slip: the slip is still found."""
+    rows = [{"unit": "percentage_point", "estimate": 1.0, "standard_error": 0.5} for _ in range(2)]
+    rows += _peers("relative_fraction", 0.04, 0.01) + [{"unit": "relative_fraction", "estimate": 4.0,
+                                                        "standard_error": 1.0}]
+    assert [c.rows for c in _shift(rows)] == [(8,)]
+
+
+def test_a_scenario_row_is_no_unit_shift_peer() -> None:
+    """A row with scenario uncertainty has a model-scale SE (the configured one) but no source SE:
+    it takes no part in the factor rule, and the slip beside it is found."""
+    rows = _peers("relative_fraction", 0.04, 0.01) + [{"unit": "relative_fraction", "estimate": 4.0, "standard_error": 1.0},
+                                                       {"unit": "relative_fraction", "estimate": 0.04,
+                                                        "uncertainty_scenario": "medium"}]
+    frame = pool_frame(rows, "log_relative")
+    assert math.isnan(frame.loc[5, "standard_error"]) and frame.loc[5, "model_se"] > 0
+    assert [c.rows for c in _shift(rows)] == [(6,)]
