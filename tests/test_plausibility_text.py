@@ -313,5 +313,6 @@ def test_a_scenario_row_is_no_unit_shift_peer() -> None:
                                                        {"unit": "relative_fraction", "estimate": 0.04,
                                                         "uncertainty_scenario": "medium"}]
     frame = pool_frame(rows, "log_relative")
-    assert math.isnan(frame.loc[5, "standard_error"]) and frame.loc[5, "model_se"] > 0
-    assert [c.rows for c in _shift(rows)] == [(6,)]
+    frame.loc[5, "model_se"] = 0.05  # the configured scenario SE (pool_frame is given no scenarios)
+    assert math.isnan(frame.loc[5, "standard_error"]) and math.isnan(frame.loc[5, "ci_lower"])
+    assert [c.rows for c in plausibility_checks(frame) if c.code == "unit_shift"] == [(6,)]
