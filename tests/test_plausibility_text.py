@@ -316,3 +316,24 @@ def test_a_scenario_row_is_no_unit_shift_peer() -> None:
     frame.loc[5, "model_se"] = 0.05  # the configured scenario SE (pool_frame is given no scenarios)
     assert math.isnan(frame.loc[5, "standard_error"]) and math.isnan(frame.loc[5, "ci_lower"])
     assert [c.rows for c in plausibility_checks(frame) if c.code == "unit_shift"] == [(6,)]
+
+
+def test_ci_edge_at_exactly_one_percent_and_on_a_narrow_ci() -> None:
+    # gap 1 on a CI 0–100: exactly 1 % of the width, flagged
+    rows = [{"unit": "relative_percent", "estimate": 1.0, "ci_lower": 0.0, "ci_upper": 100.0, "ci_level": 0.9}]
+    assert [c.details["bound"] for c in plausibility_checks(pool_frame(rows, "log_relative"))
+            if c.code == "estimate_at_ci_edge"] == ["lower"]
+    # a CI narrower than 1 (fraction units): its upper bound copied into the estimate is found too
+    rows = [{"unit": "relative_fraction", "estimate": 0.05, "ci_lower": 0.01, "ci_upper": 0.05, "ci_level": 0.9}]
+    assert [c.details["bound"] for c in plausibility_checks(pool_frame(rows, "log_relative"))
+            if c.code == "estimate_at_ci_edge"] == ["upper"]
+
+
+def test_an_outlier_z_of_exactly_3_5_is_not_beyond_the_threshold() -> None:
+    """An estimate found (by search) to give a robust z of exactly 3.5 in floating point: the rule
+    flags z > 3.5, so not this row; one step further out it does."""
+    estimates = [0.0, 0.01, 0.02, 0.0, 0.01, 0.11176298510714548]
+    assert pl.robust_outlier_z(np.array(estimates), np.full(6, 0.02))[-1] == 3.5
+    assert _codes(_log_rows([0.02] * 6, estimates), "outlying_estimate") == []
+    estimates[-1] = 0.1118
+    assert [c.rows for c in _codes(_log_rows([0.02] * 6, estimates), "outlying_estimate")] == [(7,)]
