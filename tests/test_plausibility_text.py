@@ -265,7 +265,7 @@ def test_windows_in_two_periods_word_for_word() -> None:
 
 def test_windows_in_one_chain_word_for_word() -> None:
     frame = text_pool(["", "", "", ""], [("2025-01-01", "2025-03-31"), ("2025-02-01", "2025-04-30"),
-                                         ("2025-04-01T00:00", "2025-06-30 "), ("", "")])
+                                         ("2025-04-01T00:00", "2025-06-30T12:00"), ("2025-07-01", "")])
     (check,) = [c for c in plausibility_checks(frame) if c.code == "non_overlapping_windows"]
     assert check.message == (
         "the measurement windows of the pooled rows do not overlap in time: row 2 (s1) ends 2025-03-31 before row 4 "
@@ -337,3 +337,16 @@ def test_an_outlier_z_of_exactly_3_5_is_not_beyond_the_threshold() -> None:
     assert _codes(_log_rows([0.02] * 6, estimates), "outlying_estimate") == []
     estimates[-1] = 0.1118
     assert [c.rows for c in _codes(_log_rows([0.02] * 6, estimates), "outlying_estimate")] == [(7,)]
+
+
+def test_windows_that_touch_are_one_period_and_ties_name_the_first_row() -> None:
+    # B starts the day A ends: one period with C; the latest start 04-15 is C's
+    frame = text_pool(["", "", ""], [("2025-01-01", "2025-03-31"), ("2025-03-31", "2025-05-01"),
+                                     ("2025-04-15", "2025-06-30")])
+    (check,) = [c for c in plausibility_checks(frame) if c.code == "non_overlapping_windows"]
+    assert check.details["periods"] == [{"start": "2025-01-01", "end": "2025-06-30", "rows": [2, 3, 4]}]
+    # two rows start last on the same day: the first of them (row 3) is named, whatever its end
+    frame = text_pool(["", "", ""], [("2025-01-01", "2025-01-31"), ("2025-06-01", "2025-06-30"),
+                                     ("2025-06-01", "2025-07-31")])
+    (check,) = [c for c in plausibility_checks(frame) if c.code == "non_overlapping_windows"]
+    assert "row 2 (s1) ends 2025-01-31 before row 3 (s2) starts 2025-06-01;" in check.message
