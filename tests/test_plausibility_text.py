@@ -350,3 +350,27 @@ def test_windows_that_touch_are_one_period_and_ties_name_the_first_row() -> None
                                      ("2025-06-01", "2025-07-31")])
     (check,) = [c for c in plausibility_checks(frame) if c.code == "non_overlapping_windows"]
     assert "row 2 (s1) ends 2025-01-31 before row 3 (s2) starts 2025-06-01;" in check.message
+
+
+def test_dominant_weight_percent_is_rounded_from_the_share() -> None:
+    # weights 100 and 400 (the zero SE left out): 400 / 500 = 80 %
+    (check,) = _codes(_log_rows([0.1, 0.05, 0.0]), "dominant_weight")
+    assert check.message.startswith("row 3 (s2) carries 80 % of the fixed-effect weight")
+
+
+def test_rows_without_a_model_se_are_left_out_of_the_outlier_test() -> None:
+    rows = _log_rows([0.01] * 6, [0.01, 0.02, 0.015, 0.012, 0.5, 0.013])
+    frame = pool_frame(rows, "log_relative")
+    frame.loc[5, "model_se"] = math.nan
+    sd = 1.4826 * 1.363 * 0.0025
+    z = (0.5 - 0.0135) / math.sqrt(sd**2 + 0.01**2 + (math.pi / 2) * max(sd**2, 0.01**2) / 4)
+    (check,) = [c for c in plausibility_checks(frame) if c.code == "outlying_estimate"]
+    assert check.rows == (6,) and check.details["z"] == pytest.approx(z, rel=1e-9)
+
+
+def test_unit_shift_reference_se_is_in_the_row_s_unit() -> None:
+    rows = _peers("relative_percent", 4.5, 2.0) + [{"unit": "relative_percent", "estimate": 1.5, "standard_error": 0.1}]
+    (shift,) = _shift(rows)
+    finding = shift.details["findings"][-1]
+    assert (finding["reference_se"], finding["reference_estimate"]) == (pytest.approx(2.0), pytest.approx(4.5))
+    assert "(median estimate 4.5, median SE 2)" in shift.message
