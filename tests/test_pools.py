@@ -7,11 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from helpers import row
-from marketbayesmeta.api import compile_config
-from marketbayesmeta.compiler.pools import describe_filters, slug
+from marketbayesmeta.api import compile_config, load_config
+from marketbayesmeta.compiler.pools import describe_filters, pool_specs, slug
 from marketbayesmeta.errors import ConfigError
 from test_portfolio import _project, _rows
 
@@ -106,6 +107,12 @@ def test_the_extension_reaches_every_pool(tmp_path: Path) -> None:
      {"tau_scale": pytest.approx(0.04382, rel=1e-3)}),
     ({"mu_mean": 0.1, "tau_family": "half_cauchy"}, {"mu_mean": 0.2}, {"mu_mean": 0.2, "tau_family": "half_cauchy"}),
     ({"mu_mean": 0.1}, None, {"mu_mean": 0.1, "mu_sd": 1.0}),
+    # one model-scale key on the pool: the other stays the top level's (mu_mean was once reset to 0)
+    ({"mu_mean": 0.1, "mu_sd": 0.8}, {"mu_sd": 0.5}, {"mu_mean": 0.1, "mu_sd": 0.5}),
+    ({"mu_mean": 0.1, "mu_sd": 0.8}, {"mu_mean": -0.2}, {"mu_mean": -0.2, "mu_sd": 0.8}),
+    # tau's family on the pool, the spread stated on top: log(1.03) / log(2) = 0.04265 for exponential
+    ({"typical_spread": {"value": 3, "unit": "relative_percent"}}, {"tau_family": "exponential"},
+     {"tau_scale": pytest.approx(0.04265, rel=1e-3), "tau_family": "exponential"}),
 ])
 def test_pool_priors_merge_with_the_top_level(tmp_path: Path, top: dict[str, Any], pool: dict[str, Any] | None,
                                               expected: dict[str, Any]) -> None:
@@ -163,3 +170,66 @@ def test_split_names_that_clash_are_an_error(tmp_path: Path) -> None:
     assert str(err.value) == ("config.yaml: two pools would share a name (sales__channel-tv-ads); values that differ "
                               "only in case or punctuation cannot be split apart: rename them in the tracker or use "
                               "`pools`")
+
+
+EFFECT = {"lower": 0, "upper": 10, "unit": "relative_percent", "level": 0.95}
+SPREAD = {"value": 3, "unit": "relative_percent"}
+
+
+@pytest.mark.parametrize("top, pool, expected", [
+    ({"expected_effect": EFFECT}, {"mu_mean": 0.2}, {"expected_effect": None, "mu_mean": 0.2, "mu_sd": None}),
+    ({"expected_effect": EFFECT}, {"mu_sd": 0.9}, {"expected_effect": None, "mu_mean": None, "mu_sd": 0.9}),
+    ({"mu_mean": 0.3, "mu_sd": 0.8}, {"expected_effect": EFFECT},
+     {"expected_effect": EFFECT, "mu_mean": None, "mu_sd": None}),
+    ({"mu_mean": 0.3}, {"expected_effect": EFFECT}, {"expected_effect": EFFECT, "mu_mean": None, "mu_sd": None}),
+    ({"mu_sd": 0.8}, {"expected_effect": EFFECT}, {"expected_effect": EFFECT, "mu_mean": None, "mu_sd": None}),
+    ({"typical_spread": SPREAD}, {"tau_scale": 0.3}, {"typical_spread": None, "tau_scale": 0.3}),
+    ({"tau_scale": 0.3}, {"typical_spread": SPREAD}, {"typical_spread": SPREAD, "tau_scale": None}),
+    ({"tau_scale": 0.3, "mu_mean": 0.1}, {"mu_sd": 0.4},
+     {"tau_scale": 0.3, "mu_mean": 0.1, "mu_sd": 0.4, "expected_effect": None, "typical_spread": None}),
+])
+def test_a_pool_s_own_config_never_mixes_the_two_forms_of_a_prior(tmp_path: Path, top: dict[str, Any],
+                                                                  pool: dict[str, Any],
+                                                                  expected: dict[str, Any]) -> None:
+    """pool_specs' configs, key by key: a business form replaces the model-scale keys it stands for
+    and the reverse; nothing else of the top level is dropped; a pool's config lists no pools."""
+    config = load_config(_project(tmp_path, pools=[{"name": "p", "priors": pool}], priors={**top, "justification": "j"}))
+    _, (spec,) = pool_specs(config, pd.DataFrame({"metric": ["sales"], "channel": ["tv"]}))
+    priors = spec.config.priors.model_dump()
+    assert {k: priors[k] for k in expected} == expected
+    assert priors["justification"] == "j" and spec.config.pools is None
+
+
+@pytest.mark.parametrize("pools, words", [
+    ([{"name": "x", "filters": {"channel": ["tvv", "rad"]}}],
+     "pool 'x': channel 'tvv', 'rad' not found among rows of metric 'sales' (present: radio, tv)"),
+    ([{"name": "x", "metric": "awareness", "filters": {"market": ["m9"]}}],
+     "pool 'x': market 'm9' not found among rows of metric 'awareness' (present: m1, m2)"),
+    ([{"name": "x", "metric": "zzz", "filters": {"channel": ["tv"]}}],
+     "pool 'x': no tracker row has metric 'zzz'; channel 'tv' not found among rows of metric 'zzz' (present: none)"),
+])
+def test_every_reason_a_pool_has_no_rows_is_given(tmp_path: Path, pools: list[dict[str, Any]], words: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        compile_config(_project(tmp_path, pools=pools))
+    assert err.value.problems[0].message == words
+
+
+def test_pool_specs_names_the_config_file_it_is_given_or_config(tmp_path: Path) -> None:
+    config = load_config(_project(tmp_path, pools=[{"name": "x", "metric": "zzz"}]))
+    tracker = pd.DataFrame({"metric": ["sales"], "channel": ["tv"]})
+    with pytest.raises(ConfigError) as err:
+        pool_specs(config, tracker)
+    assert str(err.value) == "config: pool 'x' matches no tracker row"
+    assert err.value.problems[0].file == "config"
+    with pytest.raises(ConfigError) as err:
+        pool_specs(config, tracker, config_file="mine.yaml")
+    assert str(err.value) == "mine.yaml: pool 'x' matches no tracker row"
+
+
+def test_every_clashing_split_name_is_listed(tmp_path: Path) -> None:
+    rows = [row("a", 2.0, channel="TV ads"), row("b", 2.0, channel="tv-ads"),
+            row("c", 2.0, channel="Radio!"), row("d", 2.0, channel="radio")]
+    with pytest.raises(ConfigError) as err:
+        compile_config(_project(tmp_path, rows, analysis={"split_by": ["channel"]}))
+    assert str(err.value).startswith("config.yaml: two pools would share a name (sales__channel-radio, "
+                                     "sales__channel-tv-ads); values that differ")

@@ -15,8 +15,10 @@ from marketbayesmeta.compiler.triangulate import (
     TriangulateOnlyExtension,
     looks_like_model_output,
     model_output_checks,
+    model_output_hints,
     normalise,
     triangulate_only,
+    triangulate_only_reasons,
 )
 
 rules = normalise.__wrapped__
@@ -86,3 +88,15 @@ def test_model_output_checks_word_for_word_and_through_the_extension() -> None:
     (check,) = model_output_checks(rows, ext)
     assert check.rows == (9,) and check.details == {"hint": looks_like_model_output("MMM Q4", "cpc", ["mmm q4"])}
     assert check.message.startswith("row 9: metric 'cpc' looks like")
+
+
+@pytest.mark.parametrize("fn", [triangulate_only_reasons, model_output_hints])
+def test_columns_of_different_lengths_are_an_error_not_truncated(fn) -> None:  # noqa: ANN001
+    # two columns of one tracker always have one length; a longer metric column must not be cut to the
+    # evidence column's length without a word (zip(strict=True))
+    evidence = pd.Series(["geo_test", "MMM"], index=[4, 5])
+    metric = pd.Series(["sales", "roas", "cpa"])
+    with pytest.raises(ValueError, match="zip"):
+        fn(evidence, metric)
+    # the same columns at one length: a value per row, on the evidence column's index
+    assert fn(evidence, metric.iloc[:2]).index.tolist() == [4, 5]

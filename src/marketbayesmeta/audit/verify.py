@@ -251,33 +251,23 @@ def _hash_member(scan: _Scan, name: str, keep: bool, fh: Any) -> None:
         return
     h = hashlib.sha256()
     size = 0
-    while chunk := fh.read(CHUNK):
-        size += len(chunk)
-        scan.total += len(chunk)  # what the header said is counted already; this is any excess
+    while chunk := fh.read(CHUNK):  # zipfile and tarfile read no more than the header's size,
+        size += len(chunk)  # which _admit has counted in scan.total already
         h.update(chunk)
     scan.files[name] = (h.hexdigest(), size)
 
 
 def _zip_central_directory(path: Path) -> None:
     """Refuse a zip whose central directory lists too many entries or is too large, from its end
-    record alone (zipfile would otherwise read the whole directory into memory)."""
+    record alone (zipfile would otherwise read the whole directory into memory). The end record is
+    found exactly as zipfile finds it (its own ``_EndRecData``: the last 22 bytes, else the last
+    signature within a comment's reach, and a zip64 record wherever its locator is present), so the
+    sizes checked are the ones zipfile goes on to read."""
     with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        size = fh.tell()
-        fh.seek(max(0, size - (1 << 16) - 22))
-        tail = fh.read()
-        at = tail.rfind(b"PK\x05\x06")
-        if at < 0 or len(tail) - at < 22:
-            return  # zipfile reports what is wrong
-        _, _, _, _, entries, cd_size, _, _ = struct.unpack("<4sHHHHIIH", tail[at:at + 22])
-        locator = at - 20
-        if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and locator >= 0 \
-                and tail[locator:locator + 4] == b"PK\x06\x07":
-            (offset,) = struct.unpack("<Q", tail[locator + 8:locator + 16])
-            fh.seek(offset)
-            record = fh.read(56)
-            if len(record) == 56 and record[:4] == b"PK\x06\x06":
-                entries, cd_size = struct.unpack("<QQ", record[32:48])
+        end = zipfile._EndRecData(fh)  # noqa: SLF001
+    if end is None:
+        return  # zipfile reports what is wrong
+    entries, cd_size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # noqa: SLF001
     if entries > MAX_MEMBERS or cd_size > MAX_CENTRAL_DIRECTORY:
         raise InputError(f"{path}: the zip lists {entries} members in a {cd_size}-byte directory; "
                          f"not a review bundle (at most {MAX_MEMBERS} members)")
@@ -419,7 +409,10 @@ def _plan_check(manifest_hash: str, plan_bytes: bytes) -> list[str]:
         content = content_hash(plan)
     except (CanonicalJSONError, RecursionError, TypeError, ValueError):
         content = None
-    if content is not None and recorded != content:
+    if content is None:  # compile writes canonical JSON: a value it refuses was put there later
+        out.append("plan.json: its content cannot be hashed (a value canonical JSON does not allow); "
+                   "edited after compile")
+    elif recorded != content:
         out.append(f"plan.json: its content hashes to {content}, but it records plan_hash "
                    f"{recorded!r} (edited after compile)")
     if recorded != manifest_hash:

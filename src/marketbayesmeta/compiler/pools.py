@@ -53,10 +53,14 @@ def _merged_priors(base: Priors, override: Priors | None) -> Priors:
     if override is None:
         return base
     update = {k: getattr(override, k) for k in type(override).model_fields if getattr(override, k) is not None}
-    if "expected_effect" in update or "mu_mean" in update or "mu_sd" in update:
-        update = {"expected_effect": None, "mu_mean": None, "mu_sd": None} | update
-    if "typical_spread" in update or "tau_scale" in update:
-        update = {"typical_spread": None, "tau_scale": None} | update
+    if "expected_effect" in update:
+        update = {"mu_mean": None, "mu_sd": None} | update
+    elif "mu_mean" in update or "mu_sd" in update:  # the other model-scale key stays the base's
+        update = {"expected_effect": None} | update
+    if "typical_spread" in update:
+        update = {"tau_scale": None} | update
+    elif "tau_scale" in update:
+        update = {"typical_spread": None} | update
     return base.model_copy(update=update)
 
 
