@@ -517,6 +517,7 @@ def test_heterogeneity_descriptions(scale):
     post = posterior("geo_log", "half_normal")
     y, s, *_ = CASES["geo_log"]
     i2, spread, nxt = et.heterogeneity_rows(post, y, s, scale)
+    assert [r["interval_level"] for r in (i2, spread, nxt)] == [0.95, 0.95, 0.95]
     assert i2["description"] == (
         "share of the variation between the studies' estimates that comes from real differences in their "
         "true effects rather than from sampling error (I², against the typical standard error reference_se)")
@@ -630,8 +631,18 @@ INFL_S = [0.05, 0.06, 0.05, 0.04]
 INFL_PRIORS = PriorSet(mu_mean=0.0, mu_sd=1.0, tau_scale=0.05, tau_family="half_normal")
 
 
+_STATS: dict = {}
+
+
 def grid_stats(y, s, p: PriorSet, interval=0.95):
-    """mu's summary from a brute-force grid, solved by root finding on the grid CDF."""
+    """mu's summary from a brute-force grid, solved by root finding on the grid CDF (once per process)."""
+    key = (tuple(map(float, y)), tuple(map(float, s)), tuple(p.model_dump().items()), float(interval))
+    if key not in _STATS:
+        _STATS[key] = _grid_stats(y, s, p, interval)
+    return dict(_STATS[key])
+
+
+def _grid_stats(y, s, p: PriorSet, interval):
     g = grid_of(y, s, p.mu_mean, p.mu_sd, p.tau_scale, p.tau_family)
     m, sd = g.mean_sd(g.MU)
     a = (1 - interval) / 2
@@ -955,7 +966,7 @@ if os.environ.get("MARKETBAYESMETA_WARM_REFERENCES"):
             grid_of(*CASES[_case], _fam)
     for _fam in FAMILIES:
         grid_of(*OUTLIER, _fam)
-    for _idx in ([1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2], [0, 1, 2, 3], [2], [2, 3], [2, 3, 0], [1, 2],
-                 [0, 2], [0, 1]):
-        grid_of([INFL_Y[j] for j in _idx], [INFL_S[j] for j in _idx], INFL_PRIORS.mu_mean, INFL_PRIORS.mu_sd,
-                INFL_PRIORS.tau_scale, INFL_PRIORS.tau_family)
+    for _idx in ([1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2], [0, 1, 2, 3], [1, 2], [0, 2], [0, 1]):
+        grid_stats([INFL_Y[j] for j in _idx], [INFL_S[j] for j in _idx], INFL_PRIORS)  # influence
+    for _idx in ([2], [2, 3], [2, 3, 0], [2, 3, 0, 1]):
+        grid_stats([INFL_Y[j] for j in _idx], [INFL_S[j] for j in _idx], INFL_PRIORS, 0.9)  # cumulative
