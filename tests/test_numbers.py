@@ -302,3 +302,39 @@ def test_triangulation_rows_and_their_reason(tmp_path: Path) -> None:
          "message": f"{sid} (mmm, sales) is outside the 99 % band of the pooled prediction for a comparable study: "
                     "check how the model read-out and the pooled experiments measure the effect before using either"}
         for sid in ("m998", "m003")]
+
+
+@pytest.mark.parametrize("min_rows", [2, 3])
+def test_moderators_table_and_reasons(tmp_path: Path, min_rows: int) -> None:
+    """A pool with a moderator: moderators.csv is moderator_rows' table, and the reasons name the
+    exploratory design (radio's 2 rows below min_rows_per_level 3: its problem, word for word) and
+    any material prior dependence."""
+    from helpers import write_project
+    from test_moderators_run import _rows
+
+    from marketbayesmeta.runtime.moderator_tables import moderator_rows
+    from marketbayesmeta.runtime.numbers import PoolData, exact_fit
+
+    pool = compile_config(write_project(
+        tmp_path / "p", _rows(), analysis={"moderators": ["channel"], "reference_levels": {"channel": "tv"}},
+        sensitivity={"prior": True, "uncertainty": False}, readiness={"min_rows_per_level": min_rows})).pool()
+    out, book, _ = numbers(pool, tmp_path)
+    data = PoolData.of(pool)
+    rows, material = moderator_rows(pool, data.y, data.se, exact_fit(pool, pool.fit("main")))
+    table = read_csv(out / "moderators.csv")
+    assert [(r["row_type"], r["term"]) for r in table] == [(r["row_type"], r["term"]) for r in rows]
+    got = reasons(book)
+    design = pool.moderators.design
+    assert design.exploratory == (min_rows == 3) and len(design.problems) == (min_rows == 3)
+    if min_rows == 3:
+        assert "radio" in design.problems[0].message
+        assert got["moderators_exploratory"] == (
+            f"the meta-regression is exploratory: {design.problems[0].message}. With this few studies per level, "
+            "differences between levels are hypotheses to test, not findings")
+    else:
+        assert "moderators_exploratory" not in got
+    if material:
+        assert got["material_moderator_prior_dependence"] == (
+            "the moderators' coefficients depend materially on the prior: " + "; ".join(material))
+    else:
+        assert "material_moderator_prior_dependence" not in got
