@@ -530,6 +530,16 @@ def test_heterogeneity_descriptions(scale):
         "future true effect plus that study's sampling error")
 
 
+def test_next_observed_sd_is_infinite_with_one_study_under_a_half_cauchy():
+    """tau | y falls like tau^-3 with one study under a half-Cauchy prior (tau^-2 tail times the
+    likelihood's tau^-1), so E[tau^2] and the next observation's variance (which contains tau^2) are
+    infinite; with two studies (tau^-4) they are finite."""
+    one = exact_posterior([0.2], [0.1], mu_mean=0, mu_sd=1, tau_scale=0.5, tau_family="half_cauchy")
+    assert et.heterogeneity_rows(one, [0.2], [0.1], "log_relative")[2]["sd"] == math.inf
+    two = exact_posterior([0.2, 0.1], [0.1, 0.1], mu_mean=0, mu_sd=1, tau_scale=0.5, tau_family="half_cauchy")
+    assert math.isfinite(et.heterogeneity_rows(two, [0.2, 0.1], [0.1, 0.1], "log_relative")[2]["sd"])
+
+
 def test_heterogeneity_single_study():
     post = exact_posterior([0.2], [0.1], mu_mean=0, mu_sd=1, tau_scale=0.5)
     i2, spread, nxt = et.heterogeneity_rows(post, [0.2], [0.1], "log_relative")
