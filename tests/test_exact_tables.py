@@ -980,3 +980,13 @@ if os.environ.get("MARKETBAYESMETA_WARM_REFERENCES"):
         grid_stats([INFL_Y[j] for j in _idx], [INFL_S[j] for j in _idx], INFL_PRIORS)  # influence
     for _idx in ([2], [2, 3], [2, 3, 0], [2, 3, 0, 1]):
         grid_stats([INFL_Y[j] for j in _idx], [INFL_S[j] for j in _idx], INFL_PRIORS, 0.9)  # cumulative
+
+
+def test_study_rows_interval_level_and_the_refusal_message():
+    y, s, *_ = CASES["geo_log"]
+    post = posterior("geo_log", "half_normal", interval=0.9)
+    rows = et.study_rows(post, list("abcde"), list("abcde"), ["included"] * 5, y, s, True)
+    assert [r["interval_level"] for r in rows] == [0.9] * 5
+    with pytest.raises(ValueError) as err:
+        et.ppc_rows(post, list("abcde"), y, [v * 2 for v in s], 0.9)
+    assert str(err.value) == "y and se are not the data this exact posterior was computed from"
