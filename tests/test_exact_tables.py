@@ -11,7 +11,9 @@ Bayes factors are absolute grid integrals. Published numbers: bayesmeta's eight-
 from __future__ import annotations
 
 import math
+import os
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -22,8 +24,9 @@ from scipy import optimize, special, stats
 from marketbayesmeta.families import family
 from marketbayesmeta.plan import MaterialityRule, PriorSet
 from marketbayesmeta.runtime import exact_tables as et
-from marketbayesmeta.runtime.exact import exact_posterior
+from marketbayesmeta.runtime.exact import Summary, exact_posterior
 from marketbayesmeta.runtime.sensitivity import compare
+from marketbayesmeta.vocabulary import SCALES
 
 FAMILIES = ("half_normal", "half_cauchy", "exponential")
 TAU_LOGPDF = {
@@ -234,15 +237,21 @@ def posterior(case, fam, interval=0.95):
     return exact_posterior(y, s, **priors(case, fam).model_dump(), interval=interval)
 
 
+_GRIDS: dict = {}
+
+
+def grid_of(y, s, m0, sd0, scale, fam, n=1000) -> Grid:
+    """The brute-force grid of these data and priors, built once per process (the tests only read it)."""
+    key = (tuple(map(float, y)), tuple(map(float, s)), float(m0), float(sd0), float(scale), fam, n)
+    if key not in _GRIDS:
+        _GRIDS[key] = Grid(y, s, m0, sd0, scale, fam, n)
+    return _GRIDS[key]
+
+
 @pytest.fixture(scope="module")
 def grid():
-    cache: dict = {}
-
     def get(case, fam):
-        if (case, fam) not in cache:
-            y, s, m0, sd0, scale = CASES[case]
-            cache[case, fam] = Grid(y, s, m0, sd0, scale, fam)
-        return cache[case, fam]
+        return grid_of(*CASES[case], fam)
 
     return get
 
@@ -312,7 +321,7 @@ def test_infinite_and_finite_exponential_moments(grid):
         if not finite:
             assert row["mean_pct"] == math.inf
             continue
-        g = Grid(y, s, 0, 1, scale, "half_normal")
+        g = grid_of(y, s, 0, 1, scale, "half_normal")
         assert row["mean_pct"] == pytest.approx(g.lift(lambda mu, tau: mu + tau**2 / 2), rel=2e-4)
     # k = 1 on the tie (scale 1): the leftover tau^-1 does not integrate
     post = exact_posterior([0.1], [0.2], mu_mean=0, mu_sd=1, tau_scale=1.0)
@@ -322,7 +331,7 @@ def test_infinite_and_finite_exponential_moments(grid):
         post = exact_posterior(y, s, mu_mean=0, mu_sd=1, tau_scale=scale, tau_family="exponential")
         spread = et.heterogeneity_rows(post, y, s, "log_relative")[1]
         if finite:
-            g = Grid(y, s, 0, 1, scale, "exponential")
+            g = grid_of(y, s, 0, 1, scale, "exponential")
             assert spread["mean_pct"] == pytest.approx(g.lift(lambda mu, tau: tau), rel=2e-4)
         else:
             assert spread["mean_pct"] == math.inf
@@ -398,7 +407,7 @@ OUTLIER = ([0.0, 0.02, -0.01, 0.01, 0.6], [0.05, 0.05, 0.05, 0.05, 0.1], 0.0, 1.
 @pytest.mark.parametrize("fam", FAMILIES)
 def test_ppc_rows_match_grid(fam):
     y, s, m0, sd0, scale = OUTLIER
-    g = Grid(y, s, m0, sd0, scale, fam)
+    g = grid_of(y, s, m0, sd0, scale, fam)
     post = exact_posterior(y, s, mu_mean=m0, mu_sd=sd0, tau_scale=scale, tau_family=fam, interval=0.9)
     ids = list("ABCDE")
     rows = et.ppc_rows(post, ids, y, s, 0.9)
@@ -426,6 +435,18 @@ def test_ppc_flags_an_observation_below_its_band():
     rows = et.ppc_rows(post, list("ABCDE"), y, s, 0.9)
     assert [r["flag"] for r in rows] == [False, False, False, False, True]
     assert rows[-1]["observed"] < rows[-1]["lower"] and rows[-1]["tail_probability"] < 0.1
+
+
+@pytest.mark.parametrize("scale, se, fam", [(0.1, 0.1, "exponential"), (1.0, 0.1, "half_cauchy"),
+                                            (0.3, 1.0, "half_normal")])
+def test_ppc_tail_probability_of_an_observation_at_the_centre(scale, se, fam):
+    """One study at 0 under mu ~ N(0, 1): y_rep is symmetric about 0, so P(y_rep <= 0) = P(y_rep >= 0)
+    = 1/2 and the two-sided tail probability is exactly 1 (the sums of the mixture's weights may
+    round a little above it; a probability is capped at 1)."""
+    post = exact_posterior([0.0], [se], mu_mean=0.0, mu_sd=1.0, tau_scale=scale, tau_family=fam)
+    (row,) = et.ppc_rows(post, ["a"], [0.0], [se], 0.95)
+    assert row["tail_probability"] == 1.0 and not row["flag"]
+    assert row["lower"] == pytest.approx(-row["upper"], rel=1e-9) and row["yrep_mean"] == pytest.approx(0, abs=1e-12)
 
 
 # --------------------------------------------------------------------------- heterogeneity
@@ -482,6 +503,43 @@ def test_heterogeneity_rows_match_grid(case, fam, grid):
         assert nxt["mean_pct"] == pytest.approx(g.lift(lambda mu, tau: mu + (tau**2 + s2) / 2), rel=1e-5)
 
 
+def test_heterogeneity_refuses_an_unknown_scale():
+    post = posterior("geo_log", "half_normal")
+    y, s, *_ = CASES["geo_log"]
+    with pytest.raises(ValueError) as err:
+        et.heterogeneity_rows(post, y, s, "percent")
+    assert str(err.value) == "unknown scale 'percent'; known: " + ", ".join(SCALES)
+    assert "log_relative, " in str(err.value) or str(err.value).endswith("log_relative")
+
+
+@pytest.mark.parametrize("scale", ["log_relative", "percentage_point"])
+def test_heterogeneity_descriptions(scale):
+    post = posterior("geo_log", "half_normal")
+    y, s, *_ = CASES["geo_log"]
+    i2, spread, nxt = et.heterogeneity_rows(post, y, s, scale)
+    assert [r["interval_level"] for r in (i2, spread, nxt)] == [0.95, 0.95, 0.95]
+    assert i2["description"] == (
+        "share of the variation between the studies' estimates that comes from real differences in their "
+        "true effects rather than from sampling error (I², against the typical standard error reference_se)")
+    assert spread["description"] == (
+        "how far true effects typically differ from study to study (tau, the standard deviation of true "
+        "effects), in the pool's unit"
+        + (" and, in the *_pct columns, as a relative lift in per cent" if scale == "log_relative" else ""))
+    assert nxt["description"] == (
+        "the estimate the next comparable study would report at the typical standard error reference_se: the "
+        "future true effect plus that study's sampling error")
+
+
+def test_next_observed_sd_is_infinite_with_one_study_under_a_half_cauchy():
+    """tau | y falls like tau^-3 with one study under a half-Cauchy prior (tau^-2 tail times the
+    likelihood's tau^-1), so E[tau^2] and the next observation's variance (which contains tau^2) are
+    infinite; with two studies (tau^-4) they are finite."""
+    one = exact_posterior([0.2], [0.1], mu_mean=0, mu_sd=1, tau_scale=0.5, tau_family="half_cauchy")
+    assert et.heterogeneity_rows(one, [0.2], [0.1], "log_relative")[2]["sd"] == math.inf
+    two = exact_posterior([0.2, 0.1], [0.1, 0.1], mu_mean=0, mu_sd=1, tau_scale=0.5, tau_family="half_cauchy")
+    assert math.isfinite(et.heterogeneity_rows(two, [0.2, 0.1], [0.1, 0.1], "log_relative")[2]["sd"])
+
+
 def test_heterogeneity_single_study():
     post = exact_posterior([0.2], [0.1], mu_mean=0, mu_sd=1, tau_scale=0.5)
     i2, spread, nxt = et.heterogeneity_rows(post, [0.2], [0.1], "log_relative")
@@ -513,7 +571,7 @@ def test_bayes_factor_for_tau_is_savage_dickey():
     the posterior density at 0 is read off the grid (u = 0 end, tau ≈ c·u)."""
     y, s = GEO_Y, GEO_S
     for fam in FAMILIES:
-        g = Grid(y, s, 0.0, 1.0, 0.05, fam)
+        g = grid_of(y, s, 0.0, 1.0, 0.05, fam)
         post = exact_posterior(y, s, mu_mean=0.0, mu_sd=1.0, tau_scale=0.05, tau_family=fam)
         bf = et.model_comparison_rows(post, PriorSet(mu_mean=0.0, mu_sd=1.0, tau_scale=0.05,
                                                      tau_family=fam))[0]["bayes_factor_01"]
@@ -543,11 +601,36 @@ def test_bayes_factors_beyond_floating_point():
     y, se = [0.0, 0.0, 1.0], [1.0, 0.015625, 0.015625]
     p = PriorSet(mu_mean=0.0, mu_sd=1.0, tau_scale=1.0, tau_family="half_normal")
     post = exact_posterior(y, se, **p.model_dump())
-    tau0 = et.model_comparison_rows(post, p)[0]
-    g = Grid(y, se, 0.0, 1.0, 1.0, "half_normal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # BF10 = exp(740) overflows to inf on purpose, without a RuntimeWarning
+        tau0 = et.model_comparison_rows(post, p)[0]
+    g = grid_of(y, se, 0.0, 1.0, 1.0, "half_normal")
     assert tau0["log10_bf01"] == pytest.approx((g.log_marginal_tau0() - g.log_evidence) / math.log(10), rel=1e-6)
     assert tau0["log10_bf01"] < -320 and tau0["bayes_factor_01"] == 0.0 and tau0["bayes_factor_10"] == math.inf
     assert tau0["evidence"] == "very strong evidence against tau = 0"
+
+
+def test_bayes_factor_for_mu_far_beyond_floating_point():
+    """Two studies at 50 ± 0.01: the posterior density of mu at 0 (about exp(-1.4e7)) underflows
+    to 0, so BF01 for mu = 0 is 0 and BF10 inf, quietly (no RuntimeWarning from log(0))."""
+    p = PriorSet(mu_mean=0.0, mu_sd=100.0, tau_scale=0.01, tau_family="half_normal")
+    post = exact_posterior([50.0, 50.01], [0.01, 0.01], **p.model_dump())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mu0 = et.model_comparison_rows(post, p)[1]
+    assert mu0["hypothesis"] == "mu = 0"
+    assert mu0["bayes_factor_01"] == 0.0 and mu0["bayes_factor_10"] == math.inf and mu0["log10_bf01"] < -300
+    assert mu0["evidence"] == "very strong evidence against mu = 0"
+
+
+def test_bayes_factor_descriptions():
+    tau0, mu0 = et.model_comparison_rows(posterior("geo_log", "half_normal"), priors("geo_log", "half_normal"))
+    assert tau0["description"] == (
+        "BF01 = p(y | tau = 0) / p(y): how much better the estimates are predicted with no study-to-study "
+        "spread than with the tau prior; above 1 favours tau = 0")
+    assert mu0["description"] == (
+        "BF01 = p(y | mu = 0) / p(y): how much better the estimates are predicted with no average effect than "
+        "with the mu prior; above 1 favours mu = 0 (a wider mu prior raises it)")
 
 
 # --------------------------------------------------------------------------- influence, cumulative
@@ -558,9 +641,19 @@ INFL_S = [0.05, 0.06, 0.05, 0.04]
 INFL_PRIORS = PriorSet(mu_mean=0.0, mu_sd=1.0, tau_scale=0.05, tau_family="half_normal")
 
 
+_STATS: dict = {}
+
+
 def grid_stats(y, s, p: PriorSet, interval=0.95):
-    """mu's summary from a brute-force grid, solved by root finding on the grid CDF."""
-    g = Grid(y, s, p.mu_mean, p.mu_sd, p.tau_scale, p.tau_family)
+    """mu's summary from a brute-force grid, solved by root finding on the grid CDF (once per process)."""
+    key = (tuple(map(float, y)), tuple(map(float, s)), tuple(p.model_dump().items()), float(interval))
+    if key not in _STATS:
+        _STATS[key] = _grid_stats(y, s, p, interval)
+    return dict(_STATS[key])
+
+
+def _grid_stats(y, s, p: PriorSet, interval):
+    g = grid_of(y, s, p.mu_mean, p.mu_sd, p.tau_scale, p.tau_family)
     m, sd = g.mean_sd(g.MU)
     a = (1 - interval) / 2
     lo, hi = (optimize.brentq(lambda x, q=q: g.mu_cdf(x) - q, g.mu[0], g.mu[-1], xtol=1e-12) for q in (a, 1 - a))
@@ -605,6 +698,15 @@ def test_influence_rows_match_grid():
 
 def test_influence_needs_three_studies():
     assert et.influence_rows([0.1, 0.2], [0.1, 0.1], ["a", "b"], ["a", "b"], INFL_PRIORS, 0.95, RULE, True) == []
+    # three studies are enough: each row is mu of the other two
+    rows = et.influence_rows(INFL_Y[:3], INFL_S[:3], ["a", "b", "c"], ["a", "b", "c"], INFL_PRIORS, 0.95, RULE,
+                             False)
+    assert [r["left_out"] for r in rows] == ["a", "b", "c"]
+    for i, row in enumerate(rows):
+        keep = [j for j in range(3) if j != i]
+        ref = grid_stats([INFL_Y[j] for j in keep], [INFL_S[j] for j in keep], INFL_PRIORS)
+        assert row["k"] == 2 and row["mu_mean"] == pytest.approx(ref["mean"], abs=2e-4 * ref["sd"])
+        assert row["mu_mean_pct"] is None  # not log_relative
 
 
 def test_cumulative_rows_order_and_match_grid():
@@ -688,7 +790,7 @@ def test_bayesmeta_eight_schools_published_numbers():
     post = exact_posterior(RUBIN_Y, RUBIN_S, mu_mean=0, mu_sd=50, tau_scale=25, tau_family="half_cauchy")
     mu, tau = et.pooled_rows(post, False)
     studies = et.study_rows(post, list("ABCDEFGH"), list("ABCDEFGH"), ["included"] * 8, RUBIN_Y, RUBIN_S, False)
-    g = Grid(RUBIN_Y, RUBIN_S, 0, 50, 25, "half_cauchy", n=1200)
+    g = grid_of(RUBIN_Y, RUBIN_S, 0, 50, 25, "half_cauchy", n=1200)
     assert (tau["lower"], tau["upper"]) == (post.tau.lower, post.tau.upper)  # the central interval
     assert shortest(post.tau)[0] < 0.02  # bayesmeta: tau's shortest interval starts at 0
 
@@ -831,3 +933,60 @@ def test_builders_are_fast():
     t2 = time.perf_counter()
     assert t1 - t0 < 0.1  # typically ~25 ms
     assert t2 - t1 < 1.5  # typically ~0.3 s (shared CPUs: a generous bound)
+
+
+# --------------------------------------------------------------------------- changes_conclusion
+
+
+def summary(lower, upper, prob_positive):
+    """A hand-made Summary of mu (only the fields changes_conclusion reads matter)."""
+    return Summary(mean=(lower + upper) / 2, sd=1.0, median=(lower + upper) / 2, lower=lower, upper=upper,
+                   prob_positive=prob_positive, _quantiles=lambda qs: qs)
+
+
+@pytest.mark.parametrize("ref, other, changes", [
+    # an interval ending exactly at 0 does not exclude it (the rule is strict)
+    ((0.0, 1.0, 0.7), (-0.1, 1.0, 0.7), False),
+    ((-1.0, 0.0, 0.3), (-1.0, 0.1, 0.3), False),
+    ((0.01, 1.0, 0.7), (-0.1, 1.0, 0.7), True),  # the interval stops excluding 0
+    ((-1.0, -0.01, 0.3), (-1.0, 0.1, 0.3), True),
+    # P(mu > 0) across 0.5, both intervals containing 0
+    ((-1.0, 1.0, 0.6), (-1.0, 1.0, 0.4), True),
+    ((-1.0, 1.0, 0.4), (-1.0, 1.0, 0.6), True),
+    # both below 0.5, or both above: no crossing
+    ((-1.0, 1.0, 0.3), (-1.0, 1.0, 0.4), False),
+    ((-1.0, 1.0, 0.4), (-1.0, 1.0, 0.3), False),
+    ((-1.0, 1.0, 0.6), (-1.0, 1.0, 0.7), False),
+    # landing exactly on 0.5 is not a crossing
+    ((-1.0, 1.0, 0.6), (-1.0, 1.0, 0.5), False),
+    ((-1.0, 1.0, 0.5), (-1.0, 1.0, 0.4), False),
+])
+def test_changes_conclusion_by_hand(ref, other, changes):
+    assert et.changes_conclusion(summary(*ref), summary(*other)) is changes
+
+
+# --------------------------------------------------------------------------- make mutation
+
+# Under ``make mutation`` (tools/mutation.py sets MARKETBAYESMETA_WARM_REFERENCES) the grids the
+# tests read are built when this module is imported, in mutmut's fork server, so that each
+# mutant's test run inherits them instead of building them again (as tests/value_cases.py does).
+if os.environ.get("MARKETBAYESMETA_WARM_REFERENCES"):
+    for _case in CASES:
+        for _fam in FAMILIES:
+            grid_of(*CASES[_case], _fam)
+    for _fam in FAMILIES:
+        grid_of(*OUTLIER, _fam)
+    for _idx in ([1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2], [0, 1, 2, 3], [1, 2], [0, 2], [0, 1]):
+        grid_stats([INFL_Y[j] for j in _idx], [INFL_S[j] for j in _idx], INFL_PRIORS)  # influence
+    for _idx in ([2], [2, 3], [2, 3, 0], [2, 3, 0, 1]):
+        grid_stats([INFL_Y[j] for j in _idx], [INFL_S[j] for j in _idx], INFL_PRIORS, 0.9)  # cumulative
+
+
+def test_study_rows_interval_level_and_the_refusal_message():
+    y, s, *_ = CASES["geo_log"]
+    post = posterior("geo_log", "half_normal", interval=0.9)
+    rows = et.study_rows(post, list("abcde"), list("abcde"), ["included"] * 5, y, s, True)
+    assert [r["interval_level"] for r in rows] == [0.9] * 5
+    with pytest.raises(ValueError) as err:
+        et.ppc_rows(post, list("abcde"), y, [v * 2 for v in s], 0.9)
+    assert str(err.value) == "y and se are not the data this exact posterior was computed from"

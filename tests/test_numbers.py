@@ -228,3 +228,113 @@ def test_headline_keys_per_scale(tmp_path: Path) -> None:
     assert (log["scale"], log["interval_level"], pp["scale"], pp["interval_level"]) == (
         "log_relative", 0.9, "percentage_point", 0.95)
     assert all(isinstance(v, float) and math.isfinite(v) for k, v in pp.items() if k != "scale")
+
+
+# -- triangulation: read-outs placed in the future true effect's distribution -------------------
+
+GEO = [("a", 0.05, 0.03), ("b", 0.12, 0.04), ("c", -0.02, 0.05), ("d", 0.08, 0.03)]
+TRI_PRIORS = (0.0, 1.0, 0.05, "half_normal")  # mu_mean, mu_sd, tau_scale, tau_family of _project
+
+
+def _future_quantile(g: Any, q: float) -> float:
+    """The q-quantile of the future true effect N(mu, tau²) on the brute-force grid."""
+    from scipy import optimize
+
+    return optimize.brentq(lambda x: g.normal_cdf(x, g.MU, g.TAU**2) - q, -5.0, 5.0, xtol=1e-13)
+
+
+def test_triangulation_rows_and_their_reason(tmp_path: Path) -> None:
+    from test_exact_tables import grid_of
+
+    from marketbayesmeta.runtime.numbers import future_cdf, triangulation_rows
+
+    g = grid_of([r[1] for r in GEO], [r[2] for r in GEO], *TRI_PRIORS)
+    # percentiles by hand: 0.5, 0.1 consistent (central 90 % band: 0.05..0.95); 0.97, 0.01 in the tail
+    # (outside it, inside 0.005..0.995); 0.998, 0.003 outside the 99 % band
+    wanted = {"m50": 0.5, "m10": 0.1, "m97": 0.97, "m01": 0.01, "m998": 0.998, "m003": 0.003}
+    x = {sid: _future_quantile(g, q) for sid, q in wanted.items()}
+    lines = [f"{sid},{sid},geo_test,sales,log_relative,{y},{se},,,,,yes,m{sid},2025-01-0{i + 1}"
+             for i, (sid, y, se) in enumerate(GEO)]
+    lines += [f"{sid},MMM {sid},mmm,sales,log_relative,{v!r},0.01,,,,,yes,mm,2025-02-01" for sid, v in x.items()]
+    lines.append("pp,MMM pp,mmm,sales,percentage_point,1.1,0.4,,,,,yes,mm,2025-02-01")
+    lines.append("roi,MMM roi,mmm,roi,log_relative,0.3,0.1,,,,,yes,mm,2025-02-01")  # another metric: not here
+    tmp = tmp_path / "p"
+    tmp.mkdir()
+    (tmp / "tracker.csv").write_text(TRACKER_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    (tmp / "config.yaml").write_text(
+        "version: 1\nproject: {name: n}\ndata: {tracker: tracker.csv}\n"
+        "analysis: {metric: Sales , scale: log_relative, evidence_types: [geo_test]}\n"
+        "priors: {mu_mean: 0.0, mu_sd: 1.0, tau_scale: 0.05, justification: test}\n"
+        f"sampler: {SAMPLER}\nsensitivity: {{prior: false, uncertainty: false, leave_one_out: false}}\n"
+        "outputs: {directory: out}\n", encoding="utf-8")
+    pool = compile_config(tmp / "config.yaml").pool()
+    out, book, _ = numbers(pool, tmp_path)
+
+    from marketbayesmeta.runtime.numbers import exact_fit
+
+    post = exact_fit(pool, pool.fit("main"))
+    for sid, q in wanted.items():
+        assert future_cdf(post, x[sid]) == pytest.approx(q, abs=2e-5), sid
+    rows = {r["study_id"]: r for r in triangulation_rows(pool, post)}
+    assert list(rows) == [*wanted, "pp"]
+    verdicts = {"m50": "consistent", "m10": "consistent", "m97": "in the tail (outside the central 90 %)",
+                "m01": "in the tail (outside the central 90 %)", "m998": "outside the 99 % band",
+                "m003": "outside the 99 % band"}
+    for sid, q in wanted.items():
+        r = rows[sid]
+        assert r["comparable"] is True and r["verdict"] == verdicts[sid], sid
+        assert r["percentile"] == pytest.approx(q, abs=2e-5)
+        assert r["model_estimate"] == pytest.approx(x[sid], rel=1e-12) and r["model_se"] == pytest.approx(0.01)
+        assert r["estimate_pct"] == pytest.approx(100 * math.expm1(x[sid]), rel=1e-12)
+        assert (r["study_name"], r["evidence_type"], r["metric"], r["source_unit"]) == (
+            f"MMM {sid}", "mmm", "sales", "log_relative")
+        assert r["source_estimate"] == pytest.approx(x[sid], rel=1e-12) and r["justification"] == ""
+        assert r["why"] == (f"{100 * r['percentile']:.1f} % of comparable future studies would have a true effect "
+                            "at or below this estimate (mmm read-out, triangulated, not pooled)")
+    pp = rows["pp"]
+    assert pp["comparable"] is False and pp["verdict"] == "not comparable" and "percentile" not in pp
+    assert pp["why"] == "unit 'percentage_point' cannot be converted to the log_relative scale of the pool"
+    table = read_csv(out / "triangulation.csv")
+    assert [r["study_id"] for r in table] == [*wanted, "pp"]
+    assert [r["verdict"] for r in table][:6] == [verdicts[s] for s in wanted]
+    assert book.reasons == [  # one reason per read-out outside the 99 % band
+        {"code": "triangulation_disagrees",
+         "message": f"{sid} (mmm, sales) is outside the 99 % band of the pooled prediction for a comparable study: "
+                    "check how the model read-out and the pooled experiments measure the effect before using either"}
+        for sid in ("m998", "m003")]
+
+
+@pytest.mark.parametrize("min_rows", [2, 3])
+def test_moderators_table_and_reasons(tmp_path: Path, min_rows: int) -> None:
+    """A pool with a moderator: moderators.csv is moderator_rows' table, and the reasons name the
+    exploratory design (radio's 2 rows below min_rows_per_level 3: its problem, word for word) and
+    any material prior dependence."""
+    from helpers import write_project
+    from test_moderators_run import _rows
+
+    from marketbayesmeta.runtime.moderator_tables import moderator_rows
+    from marketbayesmeta.runtime.numbers import PoolData, exact_fit
+
+    pool = compile_config(write_project(
+        tmp_path / "p", _rows(), analysis={"moderators": ["channel"], "reference_levels": {"channel": "tv"}},
+        sensitivity={"prior": True, "uncertainty": False}, readiness={"min_rows_per_level": min_rows})).pool()
+    out, book, _ = numbers(pool, tmp_path)
+    data = PoolData.of(pool)
+    rows, material = moderator_rows(pool, data.y, data.se, exact_fit(pool, pool.fit("main")))
+    table = read_csv(out / "moderators.csv")
+    assert [(r["row_type"], r["term"]) for r in table] == [(r["row_type"], r["term"]) for r in rows]
+    got = reasons(book)
+    design = pool.moderators.design
+    assert design.exploratory == (min_rows == 3) and len(design.problems) == (min_rows == 3)
+    if min_rows == 3:
+        assert "radio" in design.problems[0].message
+        assert got["moderators_exploratory"] == (
+            f"the meta-regression is exploratory: {design.problems[0].message}. With this few studies per level, "
+            "differences between levels are hypotheses to test, not findings")
+    else:
+        assert "moderators_exploratory" not in got
+    if material:
+        assert got["material_moderator_prior_dependence"] == (
+            "the moderators' coefficients depend materially on the prior: " + "; ".join(material))
+    else:
+        assert "material_moderator_prior_dependence" not in got
