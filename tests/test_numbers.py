@@ -244,9 +244,8 @@ def _future_quantile(g: Any, q: float) -> float:
 
 
 def test_triangulation_rows_and_their_reason(tmp_path: Path) -> None:
-    from test_exact_tables import grid_of
-
     from marketbayesmeta.runtime.numbers import future_cdf, triangulation_rows
+    from test_exact_tables import grid_of
 
     g = grid_of([r[1] for r in GEO], [r[2] for r in GEO], *TRI_PRIORS)
     # percentiles by hand: 0.5, 0.1 consistent (central 90 % band: 0.05..0.95); 0.97, 0.01 in the tail
@@ -310,10 +309,9 @@ def test_moderators_table_and_reasons(tmp_path: Path, min_rows: int) -> None:
     exploratory design (radio's 2 rows below min_rows_per_level 3: its problem, word for word) and
     any material prior dependence."""
     from helpers import write_project
-    from test_moderators_run import _rows
-
     from marketbayesmeta.runtime.moderator_tables import moderator_rows
     from marketbayesmeta.runtime.numbers import PoolData, exact_fit
+    from test_moderators_run import _rows
 
     pool = compile_config(write_project(
         tmp_path / "p", _rows(), analysis={"moderators": ["channel"], "reference_levels": {"channel": "tv"}},
