@@ -235,12 +235,13 @@ def test_a_row_with_two_unit_findings_lists_both() -> None:
     assert shift.suggestion == "relative_percent"
 
 
-def test_rows_without_a_finite_model_estimate_are_left_out_of_the_outlier_test() -> None:
-    """The outlier case above plus a row whose model-scale estimate is missing (NaN, its SE finite):
-    it is left out, and the outlier is found with the same z."""
+@pytest.mark.parametrize("column", ["model_estimate", "model_se"])
+def test_rows_without_a_finite_model_number_are_left_out_of_the_outlier_test(column: str) -> None:
+    """The outlier case above plus a row whose model-scale estimate or SE is missing (NaN): it is
+    left out, and the outlier is found with the same z."""
     rows = _log_rows([0.01] * 6, [0.01, 0.02, 0.015, 0.012, 0.5, 0.013])
     frame = pool_frame(rows, "log_relative")
-    frame.loc[5, "model_estimate"] = math.nan
+    frame.loc[5, column] = math.nan
     sd = 1.4826 * 1.363 * 0.0025
     z = (0.5 - 0.0135) / math.sqrt(sd**2 + 0.01**2 + (math.pi / 2) * max(sd**2, 0.01**2) / 4)
     (check,) = [c for c in plausibility_checks(frame) if c.code == "outlying_estimate"]
@@ -356,16 +357,6 @@ def test_dominant_weight_percent_is_rounded_from_the_share() -> None:
     # weights 100 and 400 (the zero SE left out): 400 / 500 = 80 %
     (check,) = _codes(_log_rows([0.1, 0.05, 0.0]), "dominant_weight")
     assert check.message.startswith("row 3 (s2) carries 80 % of the fixed-effect weight")
-
-
-def test_rows_without_a_model_se_are_left_out_of_the_outlier_test() -> None:
-    rows = _log_rows([0.01] * 6, [0.01, 0.02, 0.015, 0.012, 0.5, 0.013])
-    frame = pool_frame(rows, "log_relative")
-    frame.loc[5, "model_se"] = math.nan
-    sd = 1.4826 * 1.363 * 0.0025
-    z = (0.5 - 0.0135) / math.sqrt(sd**2 + 0.01**2 + (math.pi / 2) * max(sd**2, 0.01**2) / 4)
-    (check,) = [c for c in plausibility_checks(frame) if c.code == "outlying_estimate"]
-    assert check.rows == (6,) and check.details["z"] == pytest.approx(z, rel=1e-9)
 
 
 def test_unit_shift_reference_se_is_in_the_row_s_unit() -> None:
