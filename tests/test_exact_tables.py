@@ -611,15 +611,22 @@ def test_bayes_factors_beyond_floating_point():
 
 
 def test_bayes_factor_for_mu_far_beyond_floating_point():
-    """Two studies at 50 ± 0.01: the posterior density of mu at 0 (about exp(-1.4e7)) underflows
-    to 0, so BF01 for mu = 0 is 0 and BF10 inf, quietly (no RuntimeWarning from log(0))."""
+    """Two studies at 50 ± 0.01, tau ~ HalfNormal(0.01): p(y | mu = 0) / p(y) is about 10^-3070
+    (mu = 0 is best explained by a tau near 0.84, 84 prior sds out, where the posterior's own tau
+    weights underflow), so BF01 for mu = 0 is 0 and BF10 inf, quietly; log10_bf01 holds the value,
+    checked against both evidences integrated on the brute-force grid."""
     p = PriorSet(mu_mean=0.0, mu_sd=100.0, tau_scale=0.01, tau_family="half_normal")
-    post = exact_posterior([50.0, 50.01], [0.01, 0.01], **p.model_dump())
+    y, se = [50.0, 50.01], [0.01, 0.01]
+    post = exact_posterior(y, se, **p.model_dump())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mu0 = et.model_comparison_rows(post, p)[1]
     assert mu0["hypothesis"] == "mu = 0"
-    assert mu0["bayes_factor_01"] == 0.0 and mu0["bayes_factor_10"] == math.inf and mu0["log10_bf01"] < -300
+    assert mu0["bayes_factor_01"] == 0.0 and mu0["bayes_factor_10"] == math.inf
+    g = grid_of(y, se, 0.0, 100.0, 0.01, "half_normal")
+    expected = (g.log_marginal_mu0() - g.log_evidence) / math.log(10)
+    assert -3100 < expected < -3000
+    assert mu0["log10_bf01"] == pytest.approx(expected, rel=1e-6)
     assert mu0["evidence"] == "very strong evidence against mu = 0"
 
 

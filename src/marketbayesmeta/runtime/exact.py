@@ -203,6 +203,30 @@ def exact_posterior(
                           float(log_evidence), y, se, priors, grid)
 
 
+def log_evidence_at_mu(
+    mu: float, y: Sequence[float] | np.ndarray, se: Sequence[float] | np.ndarray, *, tau_scale: float,
+    tau_family: str = "half_normal", grid_size: int | None = None,
+) -> float:
+    """``log p(y | mu)``: the evidence of the model with mu fixed, tau integrated against its prior
+    (on its own adaptive log-tau grid, in logs throughout, so it stays finite where p itself
+    underflows). With :attr:`ExactPosterior.log_evidence` it gives the Bayes factor for ``mu = mu``.
+    The integrand can peak far above the posterior's tau (a tau large enough to reach mu), which is
+    why it is not computed on the posterior's grid."""
+    y, se = _validate(y, se, float(mu), 1.0, tau_scale, tau_family, 0.5, grid_size)  # 1.0: no mu_sd here
+    n_grid = _GRID_SIZE if grid_size is None else int(grid_size)
+    scale, s2 = float(tau_scale), se**2
+
+    def density(t):
+        v = np.exp(2.0 * t)[:, None] + s2
+        loglik = -0.5 * (np.log(2 * np.pi * v) + (y - mu) ** 2 / v).sum(axis=1)
+        zeros = np.zeros(t.size)
+        return loglik + family(tau_family).log_kernel(np.exp(t) / scale) + t, zeros, zeros
+
+    # mu's prior sd plays no part; se.max() leaves the grid's search range to the data and tau's scale
+    t, lg, _, _ = _adaptive_grid(density, y, se, float(mu), float(se.max()), scale, n_grid)
+    return _log_trapezoid_total(lg, t[1] - t[0]) + family(tau_family).log_norm - float(np.log(scale))
+
+
 # ----------------------------------------------------------------------------- internals
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ..families import family
 from ..plan import PriorSet
@@ -31,6 +31,7 @@ from .exact import (
     ExactPosterior,
     Summary,
     exact_posterior,
+    log_evidence_at_mu,
     log_marginal_tau,
     shrinkage_factor,
     theta_moments,
@@ -185,16 +186,15 @@ def model_comparison_rows(post: ExactPosterior, priors: PriorSet) -> list[Row]:
     _check_priors(post, priors)
     p = post.priors
     log_tau0 = float(log_marginal_tau(np.array([0.0]), post.y, post.se, p["mu_mean"], p["mu_sd"])[0][0])
-    # Savage–Dickey: p(y | mu = 0) / p(y) = p(mu = 0 | y) / p(mu = 0), the posterior density a mixture.
-    post_mu0 = post.expectation(lambda tau, m, v: stats.norm.logpdf(0.0, m, np.sqrt(v)))
-    with np.errstate(divide="ignore"):
-        log_post_mu0 = float(np.log(post_mu0))
-    log_prior_mu0 = float(stats.norm.logpdf(0.0, p["mu_mean"], p["mu_sd"]))
+    # p(y | mu = 0) directly, tau integrated on its own grid. (Savage–Dickey, the posterior density of
+    # mu at 0, would integrate over tau where its posterior weights underflow: a far-off mu = 0 is
+    # best explained by a large tau.)
+    log_mu0 = log_evidence_at_mu(0.0, post.y, post.se, tau_scale=p["tau_scale"], tau_family=p["tau_family"])
     return [
         _bf_row("tau = 0", log_tau0 - post.log_evidence,
                 "BF01 = p(y | tau = 0) / p(y): how much better the estimates are predicted with no "
                 "study-to-study spread than with the tau prior; above 1 favours tau = 0"),
-        _bf_row("mu = 0", log_post_mu0 - log_prior_mu0,
+        _bf_row("mu = 0", log_mu0 - post.log_evidence,
                 "BF01 = p(y | mu = 0) / p(y): how much better the estimates are predicted with no average "
                 "effect than with the mu prior; above 1 favours mu = 0 (a wider mu prior raises it)"),
     ]
