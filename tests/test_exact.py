@@ -6,13 +6,14 @@ import time
 
 import numpy as np
 import pytest
-from scipy import optimize, stats
+from scipy import integrate, optimize, stats
 from scipy.interpolate import CubicSpline
 
 from marketbayesmeta.runtime.exact import (
     ExactPosterior,
     Summary,
     exact_posterior,
+    log_evidence_at_mu,
     log_marginal_tau,
 )
 
@@ -230,6 +231,46 @@ def test_log_marginal_tau_matches_multivariate_normal():
         w = 1 / (tau**2 + s**2)
         assert 1 / v == pytest.approx(1 / sd0**2 + w.sum())
         assert m == pytest.approx((m0 / sd0**2 + w @ y) * v)
+
+
+TAU_PRIORS = {  # scipy's densities, written out independently of families.py
+    "half_normal": lambda tau, scale: stats.halfnorm.logpdf(tau, scale=scale),
+    "half_cauchy": lambda tau, scale: stats.halfcauchy.logpdf(tau, scale=scale),
+    "exponential": lambda tau, scale: stats.expon.logpdf(tau, scale=scale),
+}
+
+
+@pytest.mark.parametrize("family", sorted(TAU_PRIORS))
+@pytest.mark.parametrize(("y", "s", "mu", "scale"), [
+    (SCHOOLS_Y, SCHOOLS_S, 0.0, 25.0),  # bayesmeta's eight schools, mu = 0
+    (SCHOOLS_Y, SCHOOLS_S, 8.0, 5.0),
+    ([0.05, 0.12, -0.02], [0.03, 0.04, 0.05], 0.0, 0.5),
+    ([2.0, 2.1], [0.1, 0.1], 0.0, 0.1),  # mu = 0 reached only through a tau far in the prior's tail
+])
+def test_log_evidence_at_mu_matches_quad(family, y, s, mu, scale):
+    """log p(y | mu) = log ∫ p(tau) prod N(y_i | mu, tau² + s_i²) dtau, by scipy's adaptive quad
+    on log tau around the integrand's peak (found by a bounded search)."""
+    y, s = np.asarray(y, float), np.asarray(s, float)
+
+    def log_f(t):
+        tau = np.exp(t)
+        return (TAU_PRIORS[family](tau, scale) + t
+                + stats.norm.logpdf(y, mu, np.sqrt(tau**2 + s**2)).sum())
+
+    peak = optimize.minimize_scalar(lambda t: -log_f(t), bounds=(-30.0, 15.0), method="bounded")
+    top = log_f(peak.x)
+    below, _ = integrate.quad(lambda t: np.exp(log_f(t) - top), -60.0, peak.x, limit=400, epsabs=0, epsrel=1e-11)
+    above, _ = integrate.quad(lambda t: np.exp(log_f(t) - top), peak.x, 40.0, limit=400, epsabs=0, epsrel=1e-11)
+    expected = top + np.log(below + above)
+    got = log_evidence_at_mu(mu, y, s, tau_scale=scale, tau_family=family)
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_log_evidence_at_mu_rejects_bad_input():
+    with pytest.raises(ValueError, match="se must be finite"):
+        log_evidence_at_mu(0.0, [1.0], [0.0], tau_scale=1.0)
+    with pytest.raises(ValueError, match="tau_scale"):
+        log_evidence_at_mu(0.0, [1.0], [1.0], tau_scale=-1.0)
 
 
 def test_fixed_effect_limit():
