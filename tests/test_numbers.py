@@ -117,6 +117,66 @@ def test_material_uncertainty_dependence_is_named(tmp_path: Path) -> None:
         + "; ".join(f"{level}: {why}" for level, why in material.items()))
 
 
+def test_several_material_uncertainty_levels_are_listed_apart(tmp_path: Path) -> None:
+    """A stricter materiality rule makes both the low and the high level material: each is named,
+    separated by '; ', in level order."""
+    rows = [("a", 0.02, 0.01, ""), ("b", 0.025, 0.01, ""), ("c", 0.015, 0.01, ""), ("d", 0.02, 0.012, ""),
+            ("s", 0.30, "", "medium")]
+    pool = _project(tmp_path / "p", rows, "sensitivity: {prior: false, leave_one_out: false, materiality: "
+                                          "{mean_shift_sd: 0.05, interval_width_change: 0.05}}\n"
+                                          "uncertainty: {scenarios: {low: 0.005, medium: 0.05, high: 0.5}}\n")
+    out, book, _ = numbers(pool, tmp_path)
+    table = {r["level"]: r for r in read_csv(out / "uncertainty_sensitivity.csv")}
+    assert [level for level, r in table.items() if r["material"] == "true"] == ["low", "high"]
+    assert reasons(book)["material_uncertainty_dependence"] == (
+        "the result depends materially on the scenario uncertainty level: "
+        f"low: {table['low']['material_reasons']}; high: {table['high']['material_reasons']}")
+
+
+def test_deltas_are_taken_against_the_default_spec_when_main_differs(tmp_path: Path) -> None:
+    """A grid whose spec named 'default' is not main's priors: the deltas of prior_sensitivity.csv
+    are taken against that spec (its own row has zero deltas), not against main."""
+    from marketbayesmeta.runtime.exact import exact_posterior
+
+    pool = _project(tmp_path / "p", INFLUENTIAL, "sensitivity: {uncertainty: false, leave_one_out: false, "
+                    "prior_specs: [{name: regularising, mu_sd: 0.2, tau_scale: 0.02}, "
+                    "{name: default, mu_sd: 2.0, tau_scale: 0.5}, {name: weak, mu_sd: 5.0, tau_scale: 1.0}]}\n")
+    assert pool.sensitivity.reference_prior == "default"
+    out, _, _ = numbers(pool, tmp_path)
+    table = {r["spec"]: r for r in read_csv(out / "prior_sensitivity.csv")}
+    assert num(table["default"]["delta_mean"]) == 0.0 and table["default"]["material"] == "false"
+    assert table["default"]["same_as"] == ""  # main has tau_scale 0.05
+    y, se = [r[1] for r in INFLUENTIAL], [r[2] for r in INFLUENTIAL]
+
+    def mean(spec: str) -> float:
+        p = pool.fit(f"prior:{spec}").priors
+        return exact_posterior(y, se, mu_mean=p.mu_mean, mu_sd=p.mu_sd, tau_scale=p.tau_scale,
+                               tau_family=p.tau_family).mu.mean
+
+    for spec in ("regularising", "weak"):
+        assert num(table[spec]["delta_mean"]) == pytest.approx(mean(spec) - mean("default"), rel=1e-9, abs=1e-12)
+    main = exact_posterior(y, se, mu_mean=0.0, mu_sd=1.0, tau_scale=0.05).mu.mean
+    assert abs((mean("weak") - main) - (mean("weak") - mean("default"))) > 1e-3  # main would give other deltas
+
+
+def test_exact_fits_computes_each_distinct_fit_once(tmp_path: Path) -> None:
+    """exact_fits: a fit ``same_as`` another is that fit's posterior (the same object), and fits of
+    other kinds (moderators, leave-one-out) are not computed."""
+    from helpers import write_project
+    from marketbayesmeta.runtime.numbers import exact_fits
+    from test_moderators_run import _rows
+
+    pool = compile_config(write_project(
+        tmp_path / "p", _rows(), analysis={"moderators": ["channel"], "reference_levels": {"channel": "tv"}},
+        sensitivity={"prior": True, "uncertainty": False})).pool()
+    posts = exact_fits(pool)
+    assert set(posts) == {f.name for f in pool.fits if f.kind in ("main", "prior", "uncertainty")}
+    assert {f.kind for f in pool.fits} >= {"moderators", "leave_one_out"}
+    twins = [f for f in pool.fits if f.same_as is not None]
+    assert twins and all(posts[f.name] is posts[f.same_as] for f in twins)
+    assert len({id(p) for p in posts.values()}) == len(posts) - len(twins)
+
+
 def _main_result(pool, seed: int = 3) -> FitResult:
     """A sampled main fit whose draws are made up (known), so the MCMC tables can be checked
     against them: mu ~ N(0.05, 0.02²), tau ~ |N(0, 0.03²)|, 2 chains × 400."""
@@ -301,6 +361,36 @@ def test_triangulation_rows_and_their_reason(tmp_path: Path) -> None:
          "message": f"{sid} (mmm, sales) is outside the 99 % band of the pooled prediction for a comparable study: "
                     "check how the model read-out and the pooled experiments measure the effect before using either"}
         for sid in ("m998", "m003")]
+
+
+def test_material_moderator_prior_dependence_and_several_thin_levels(tmp_path: Path) -> None:
+    """A tight prior spec pulls the channel coefficients to 0: each material term is named with its
+    spec and reasons (read back from moderators.csv's notes), '; ' apart; with min_rows_per_level 4
+    every level is thin and the exploratory reason lists each problem, '; ' apart."""
+    import re
+
+    from helpers import write_project
+    from test_moderators_run import _rows
+
+    pool = compile_config(write_project(
+        tmp_path / "p", _rows(), analysis={"moderators": ["channel"], "reference_levels": {"channel": "tv"}},
+        sensitivity={"prior": True, "uncertainty": False, "prior_specs": [{"name": "tight", "mu_sd": 0.002}]},
+        readiness={"min_rows_per_level": 4})).pool()
+    out, book, _ = numbers(pool, tmp_path)
+    got = reasons(book)
+    material = []
+    for r in read_csv(out / "moderators.csv"):
+        m = re.fullmatch(r"prior spec (\w+): material \((.+)\)", r["note"])
+        if r["row_type"] == "prior_sensitivity" and m:
+            material.append(f"{r['term']} under {m.group(1)}: {m.group(2)}")
+    assert len(material) == 2  # channel[radio] and channel[search]
+    assert got["material_moderator_prior_dependence"] == (
+        "the moderators' coefficients depend materially on the prior: " + "; ".join(material))
+    problems = [p.message for p in pool.moderators.design.problems]
+    assert len(problems) >= 2
+    assert got["moderators_exploratory"] == (
+        f"the meta-regression is exploratory: {'; '.join(problems)}. With this few studies per level, "
+        "differences between levels are hypotheses to test, not findings")
 
 
 @pytest.mark.parametrize("min_rows", [2, 3])

@@ -14,6 +14,7 @@ module below the target score.
     python tools/mutation.py                       # every module below
     python tools/mutation.py units duplicates      # some of them (names as in MODULES)
     python tools/mutation.py --list                # the modules and their tests
+    python tools/mutation.py --retest numbers      # only the survivors of its last run, current tests
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutation"
 OUT = ROOT / "docs" / "validation"
 NOTES = ROOT / "tests" / "mutation-notes.md"
+SRC = ROOT / "src" / "marketbayesmeta"
 TARGET = 0.90  # share of mutants killed (timeouts count as killed), per module
 FAST = "not statistical and not slow"
 FORMAT = "marketbayesmeta.mutation/1"
@@ -123,6 +125,11 @@ def _prepare(name: str, module: Module) -> Path:
     return work
 
 
+def _mutmut_env() -> dict[str, str]:
+    # MARKETBAYESMETA_WARM_REFERENCES: tests/value_cases.py builds its grids once, in mutmut's fork server
+    return {**os.environ, "PYTHONHASHSEED": "0", "MARKETBAYESMETA_WARM_REFERENCES": "1"}
+
+
 def run_module(name: str, module: Module, children: int) -> dict:
     work = _prepare(name, module)
     log = work / "mutmut.log"
@@ -130,15 +137,20 @@ def run_module(name: str, module: Module, children: int) -> dict:
     started = dt.datetime.now()
     with log.open("w", encoding="utf-8") as f:
         proc = subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, stdout=f,
-                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0",
-                                                             # tests/value_cases.py: grids built once, in
-                                                             # mutmut's fork server
-                                                             "MARKETBAYESMETA_WARM_REFERENCES": "1"})
+                              stderr=subprocess.STDOUT, env=_mutmut_env())
     seconds = (dt.datetime.now() - started).total_seconds()
     meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
     if proc.returncode != 0 or not meta.exists():
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
         raise SystemExit(f"mutmut failed on {module.path} (exit {proc.returncode}); see {log}\n{tail}")
+    result = _result(work, module, mutmut, seconds=seconds)
+    (work / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def _result(work: Path, module: Module, mutmut: Path, *, seconds: float) -> dict:
+    """The module's result from mutmut's record of every mutant (and the diffs of those not killed)."""
+    meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
     codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
     by_status: dict[str, list[str]] = {s: [] for s in (KILLED, SURVIVED, NO_TESTS, TIMEOUT, OTHER)}
     for key, code in sorted(codes.items()):
@@ -148,7 +160,35 @@ def run_module(name: str, module: Module, children: int) -> dict:
               "marker": module.marker, "date": _now(), "commit": git_commit(), "seconds": round(seconds, 1),
               "total": len(codes), **{s.replace(" ", "_"): len(v) for s, v in by_status.items()},
               "not_killed": by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER]}
-    (work / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def retest_module(name: str, module: Module, children: int) -> dict:
+    """Run again only the mutants a finished run of ``name`` did not kill, with the current tests
+    (``--retest``, after tests were added for its survivors): the killed ones stay killed, as the
+    module's source has not changed (checked; a changed source needs a full run)."""
+    work = WORK / name
+    done = work / "result.json"
+    if not done.exists():
+        raise SystemExit(f"--retest {name}: no finished run in {work}; run `make mutation MODULES={name}` first")
+    if (work / "src" / "marketbayesmeta" / module.path).read_bytes() != (SRC / module.path).read_bytes():
+        raise SystemExit(f"--retest {name}: src/marketbayesmeta/{module.path} changed since its run; "
+                         f"the mutants are stale: run `make mutation MODULES={name}`")
+    previous = json.loads(done.read_text(encoding="utf-8"))
+    shutil.rmtree(work / "tests")
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis"))
+    mutmut = Path(sys.executable).with_name("mutmut")
+    started = dt.datetime.now()
+    with (work / "mutmut-retest.log").open("w", encoding="utf-8") as f:
+        proc = subprocess.run([str(mutmut), "run", "--max-children", str(children), *previous["not_killed"]],
+                              cwd=work, stdout=f, stderr=subprocess.STDOUT, env=_mutmut_env())
+    if proc.returncode != 0:
+        raise SystemExit(f"mutmut failed re-testing {module.path} (exit {proc.returncode}); see "
+                         f"{work / 'mutmut-retest.log'}")
+    result = _result(work, module, mutmut, seconds=previous["seconds"] + (dt.datetime.now() - started).total_seconds())
+    result["retested"] = {"date": _now(), "commit": git_commit(), "mutants": len(previous["not_killed"]),
+                          "full_run": {"date": previous["date"], "commit": previous["commit"]}}
+    done.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
 
@@ -237,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true",
                         help="forget the results of modules not run now (default: keep them in the summary)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument("--retest", action="store_true",
+                        help="re-run only the mutants the last run of each module did not kill, with the current "
+                             "tests (its source must be unchanged)")
     args = parser.parse_args(argv)
     if args.list:
         for name, m in MODULES.items():
@@ -249,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {} if args.fresh else previous_results()
     for name in names:
         print(f"mutation: {name} ({MODULES[name].path}) ...", flush=True)
-        results[name] = run_module(name, MODULES[name], args.children)
+        run = retest_module if args.retest else run_module
+        results[name] = run(name, MODULES[name], args.children)
     results = {name: results[name] for name in MODULES if name in results}
     table, data, ok = summarise(results, equivalent_mutants())
     write_summary(table, data, names)
