@@ -68,7 +68,7 @@ def watermark(fig: Any, label: str) -> None:
 
 def figure_png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     plt().close(fig)
     return buf.getvalue()
 
