@@ -220,6 +220,8 @@ def test_mcmc_summaries_are_the_draws_summaries(tmp_path: Path) -> None:
     _assert_row(future, _summary(d.future, 0.9), d.future)
     exact_pool = compiled(tmp_path / "exact", "log")
     exact_out, _, _ = numbers(exact_pool, tmp_path / "exact")
+    (exact_future,) = read_csv(exact_out / "future_true_effect_summary.csv")
+    assert future["parameter"] == exact_future["parameter"] == "future_true_effect"
     exact_studies = read_csv(exact_out / "study_effects.csv")
     for i, (row, exact_row) in enumerate(zip(read_csv(out / "study_effects.csv"), exact_studies, strict=True)):
         assert (row["study_id"], row["study_name"], row["decision"]) == (
@@ -308,15 +310,18 @@ def test_triangulation_rows_and_their_reason(tmp_path: Path) -> None:
     from test_exact_tables import grid_of
 
     g = grid_of([r[1] for r in GEO], [r[2] for r in GEO], *TRI_PRIORS)
-    # percentiles by hand: 0.5, 0.1 consistent (central 90 % band: 0.05..0.95); 0.97, 0.01 in the tail
-    # (outside it, inside 0.005..0.995); 0.998, 0.003 outside the 99 % band
-    wanted = {"m50": 0.5, "m10": 0.1, "m97": 0.97, "m01": 0.01, "m998": 0.998, "m003": 0.003}
+    # percentiles by hand: 0.5, 0.1 consistent (central 90 % band: 0.05..0.95); 0.97, 0.04, 0.01 in the
+    # tail (outside it, inside 0.005..0.995); 0.998, 0.004, 0.003 outside the 99 % band (0.04 and 0.004
+    # sit between a band's edge and a third of the way out: a band edge off by a factor shows)
+    wanted = {"m50": 0.5, "m10": 0.1, "m97": 0.97, "m04": 0.04, "m01": 0.01, "m998": 0.998, "m004": 0.004,
+              "m003": 0.003}
     x = {sid: _future_quantile(g, q) for sid, q in wanted.items()}
     lines = [f"{sid},{sid},geo_test,sales,log_relative,{y},{se},,,,,yes,m{sid},2025-01-0{i + 1}"
              for i, (sid, y, se) in enumerate(GEO)]
+    # another metric, before the others: skipped, and the rows after it still count
+    lines.append("roi,MMM roi,mmm,roi,log_relative,0.3,0.1,,,,,yes,mm,2025-02-01")
     lines += [f"{sid},MMM {sid},mmm,sales,log_relative,{v!r},0.01,,,,,yes,mm,2025-02-01" for sid, v in x.items()]
     lines.append("pp,MMM pp,mmm,sales,percentage_point,1.1,0.4,,,,,yes,mm,2025-02-01")
-    lines.append("roi,MMM roi,mmm,roi,log_relative,0.3,0.1,,,,,yes,mm,2025-02-01")  # another metric: not here
     tmp = tmp_path / "p"
     tmp.mkdir()
     (tmp / "tracker.csv").write_text(TRACKER_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
@@ -337,8 +342,8 @@ def test_triangulation_rows_and_their_reason(tmp_path: Path) -> None:
     rows = {r["study_id"]: r for r in triangulation_rows(pool, post)}
     assert list(rows) == [*wanted, "pp"]
     verdicts = {"m50": "consistent", "m10": "consistent", "m97": "in the tail (outside the central 90 %)",
-                "m01": "in the tail (outside the central 90 %)", "m998": "outside the 99 % band",
-                "m003": "outside the 99 % band"}
+                "m04": "in the tail (outside the central 90 %)", "m01": "in the tail (outside the central 90 %)",
+                "m998": "outside the 99 % band", "m004": "outside the 99 % band", "m003": "outside the 99 % band"}
     for sid, q in wanted.items():
         r = rows[sid]
         assert r["comparable"] is True and r["verdict"] == verdicts[sid], sid
@@ -355,12 +360,12 @@ def test_triangulation_rows_and_their_reason(tmp_path: Path) -> None:
     assert pp["why"] == "unit 'percentage_point' cannot be converted to the log_relative scale of the pool"
     table = read_csv(out / "triangulation.csv")
     assert [r["study_id"] for r in table] == [*wanted, "pp"]
-    assert [r["verdict"] for r in table][:6] == [verdicts[s] for s in wanted]
+    assert [r["verdict"] for r in table][:-1] == [verdicts[s] for s in wanted]
     assert book.reasons == [  # one reason per read-out outside the 99 % band
         {"code": "triangulation_disagrees",
          "message": f"{sid} (mmm, sales) is outside the 99 % band of the pooled prediction for a comparable study: "
                     "check how the model read-out and the pooled experiments measure the effect before using either"}
-        for sid in ("m998", "m003")]
+        for sid in ("m998", "m004", "m003")]
 
 
 def test_material_moderator_prior_dependence_and_several_thin_levels(tmp_path: Path) -> None:
@@ -426,3 +431,66 @@ def test_moderators_table_and_reasons(tmp_path: Path, min_rows: int) -> None:
             "the moderators' coefficients depend materially on the prior: " + "; ".join(material))
     else:
         assert "material_moderator_prior_dependence" not in got
+
+
+def test_leave_one_out_from_three_studies(tmp_path: Path) -> None:
+    """influence.csv is written from three pooled studies on (and not below: see above)."""
+    pool = _project(tmp_path / "p", INFLUENTIAL[:3], "sensitivity: {prior: false, uncertainty: false}\n")
+    out, _, _ = numbers(pool, tmp_path)
+    assert [r["left_out"] for r in read_csv(out / "influence.csv")] == ["a", "b", "c"]
+
+
+def test_several_decisive_studies_and_flagged_studies_are_listed_apart(tmp_path: Path) -> None:
+    """Two studies each alone decide whether the interval excludes 0: both are named, ', ' apart;
+    likewise two studies outside their posterior predictive interval."""
+    rows = [("a", 0.1, 0.04, ""), ("b", 0.1, 0.04, ""), ("c", 0.02, 0.04, "")]
+    pool = _project(tmp_path / "p", rows, "sensitivity: {prior: false, uncertainty: false}\n")
+    out, book, _ = numbers(pool, tmp_path)
+    assert [r["left_out"] for r in read_csv(out / "influence.csv") if r["changes_conclusion"] == "true"] == ["a", "b"]
+    assert reasons(book)["influential_study"].startswith("leaving out a, b alone changes the conclusion")
+    # six precise studies at 0 and two imprecise ones near +0.4, shrunk towards 0 beyond their interval
+    rows = [(sid, 0.0, 0.01, "") for sid in "abcdef"] + [("g", 0.4, 0.1, ""), ("h", 0.45, 0.1, "")]
+    pool = _project(tmp_path / "q", rows, "sensitivity: {prior: false, uncertainty: false, leave_one_out: false}\n")
+    out, book, _ = numbers(pool, tmp_path / "q")
+    flagged = [r["study_id"] for r in read_csv(out / "ppc.csv") if r["flag"] == "true"]
+    assert flagged == ["g", "h"]
+    assert reasons(book)["ppc_flags"] == (f"{len(flagged)} study(ies) outside their in-sample 95 % posterior "
+                                          f"predictive interval: {', '.join(flagged)}")
+
+
+def test_triangulation_on_an_absolute_scale_has_no_percent(tmp_path: Path) -> None:
+    """On percentage_point the read-out's estimate stays in points: estimate_pct is empty."""
+    from marketbayesmeta.runtime.numbers import exact_fit, triangulation_rows
+
+    lines = [f"{sid},{sid},brand_lift,awareness,percentage_point,{y},{se},,,,,yes,m{sid},2025-01-0{i + 1}"
+             for i, (sid, y, se) in enumerate([("b1", 2.0, 0.5), ("b2", 3.1, 0.6), ("b3", 1.4, 0.7)])]
+    lines.append("mm,MMM,mmm,awareness,percentage_point,2.5,0.4,,,,,yes,mm,2025-02-01")
+    tmp = tmp_path / "p"
+    tmp.mkdir()
+    (tmp / "tracker.csv").write_text(TRACKER_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    (tmp / "config.yaml").write_text(
+        "version: 1\nproject: {name: n}\ndata: {tracker: tracker.csv}\n"
+        "analysis: {metric: awareness, scale: percentage_point, evidence_types: [brand_lift]}\n"
+        "priors: {mu_mean: 0.0, mu_sd: 10.0, tau_scale: 5.0, justification: test}\n"
+        f"sampler: {SAMPLER}\nsensitivity: {{prior: false, uncertainty: false, leave_one_out: false}}\n"
+        "outputs: {directory: out}\n", encoding="utf-8")
+    pool = compile_config(tmp / "config.yaml").pool()
+    (row,) = triangulation_rows(pool, exact_fit(pool, pool.fit("main")))
+    assert row["study_id"] == "mm" and row["comparable"] is True and row["estimate_pct"] is None
+    assert row["model_estimate"] == pytest.approx(2.5)
+
+
+def test_the_headline_leaves_out_missing_and_infinite_values(tmp_path: Path) -> None:
+    """run_status.json's headline holds finite numbers only: a None or infinite summary (e.g. tau's sd
+    under a half-Cauchy prior with one study) is left out, not written as null or Infinity."""
+    from marketbayesmeta.runtime.numbers import headline
+
+    pool = compiled(tmp_path, "log")
+    mu = {"mean": 0.1, "sd": None, "median": 0.1, "lower": -math.inf, "upper": 0.3, "prob_positive": 0.9,
+          "mean_pct": 10.5, "lower_pct": math.nan, "upper_pct": 35.0}
+    tau = {"mean": math.inf, "median": 0.05, "lower": 0.0, "upper": 0.2}
+    future = {"mean": 0.1, "lower": -0.2, "upper": 0.4, "lower_pct": -18.0, "upper_pct": 49.0}
+    h = headline(pool, mu, tau, future, [])
+    assert {"mu_sd", "mu_lower", "tau_mean", "mu_lower_pct"}.isdisjoint(h)
+    assert h["mu_mean"] == 0.1 and h["tau_median"] == 0.05 and h["mu_upper_pct"] == 35.0
+    assert all(v is not None and (not isinstance(v, float) or math.isfinite(v)) for v in h.values())

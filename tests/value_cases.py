@@ -756,6 +756,7 @@ def check_prior_diagnostics(run: Path, ref: Reference) -> None:
     assert flag(pred["warning"]) == (not 0.01 <= float(pred["value"]) <= 0.99)
     business = rows["priors_in_business_terms"]
     assert case.conversion_text in business["message"] and not flag(business["warning"])
+    assert (business["parameter"], business["value"], business["reference"]) == ("mu, tau", "", "")
 
 
 def check_headline(run: Path, ref: Reference) -> dict[str, Any]:
