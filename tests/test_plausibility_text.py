@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from marketbayesmeta.compiler import plausibility as pl
@@ -365,3 +366,170 @@ def test_unit_shift_reference_se_is_in_the_row_s_unit() -> None:
     finding = shift.details["findings"][-1]
     assert (finding["reference_se"], finding["reference_estimate"]) == (pytest.approx(2.0), pytest.approx(4.5))
     assert "(median estimate 4.5, median SE 2)" in shift.message
+
+
+def test_ci_edge_gap_is_a_fraction_of_the_width() -> None:
+    # estimate 1 on the CI 0–100: 1 from the lower bound, 1 / 100 of the width
+    rows = [{"unit": "relative_percent", "estimate": 1.0, "ci_lower": 0.0, "ci_upper": 100.0, "ci_level": 0.9}]
+    (check,) = [c for c in plausibility_checks(pool_frame(rows, "log_relative")) if c.code == "estimate_at_ci_edge"]
+    assert check.details == {"bound": "lower", "gap_fraction_of_width": 0.01, "threshold": 0.01}
+
+
+def test_a_family_with_too_few_measured_rows_does_not_stop_the_factor_rule_of_the_next() -> None:
+    """As test_a_family_with_too_few_measured_rows_does_not_stop_the_next, with a slip that only the
+    factor rule finds: relative_percent 0.044 (SE 0.01) beside peers around 4.4 (SE 1), below 1, so
+    no value rule speaks. The two percentage-point rows (the absolute family, sorted first) have no
+    model-scale SE on log_relative: that family has no measured row."""
+    rows = [{"unit": "percentage_point", "estimate": 1.0, "standard_error": 0.5} for _ in range(2)]
+    rows += _shift_pool("smaller")
+    (shift,) = _shift(rows)
+    assert shift.rows == (8,)
+    assert [f["rule"] for f in shift.details["findings"]] == ["se_and_estimate_factor"]
+
+
+def test_a_scenario_row_is_no_peer_of_the_factor_rule() -> None:
+    """As test_a_scenario_row_is_no_unit_shift_peer, with a slip below 1 that only the factor rule
+    finds: the scenario row (model-scale SE 0.05, no source SE, so no linear SE) stays out of the
+    peers; in them its missing SE would make the peers' median SE NaN and hide the slip."""
+    rows = _shift_pool("smaller") + [{"unit": "relative_percent", "estimate": 4.4, "uncertainty_scenario": "medium"}]
+    frame = pool_frame(rows, "log_relative")
+    frame.loc[5, "model_se"] = 0.05
+    (shift,) = [c for c in plausibility_checks(frame) if c.code == "unit_shift"]
+    assert shift.rows == (6,)
+    assert shift.details["findings"][0]["peers"] == 4  # the four rows with SE 1, not the scenario row
+
+
+def test_a_row_whose_linear_se_rounds_to_zero_is_no_peer() -> None:
+    """percentage_point on the percentage_point scale: SE 1e-323 is the model-scale SE as is (> 0),
+    but 0.01 · 1e-323 rounds to 0 on the family's base (proportion difference). Such a row takes no
+    part in the factor rule: with one other peer, row 3 (0.03 ± 0.01 beside 3 ± 1) has too few peers;
+    with a second real peer it is found (100× smaller: proportion_difference?)."""
+    tiny = {"unit": "percentage_point", "estimate": 1.0, "standard_error": 1e-323}
+    peer = {"unit": "percentage_point", "estimate": 3.0, "standard_error": 1.0}
+    slip = {"unit": "percentage_point", "estimate": 0.03, "standard_error": 0.01}
+    frame = pool_frame([peer, slip, tiny], "percentage_point")
+    assert frame.loc[2, "model_se"] > 0 and 0.01 * frame.loc[2, "standard_error"] == 0
+    with np.errstate(divide="ignore", invalid="ignore"):  # the weight 1 / (1e-323)² is inf
+        assert [c for c in plausibility_checks(frame) if c.code == "unit_shift"] == []
+    second = {"unit": "percentage_point", "estimate": 2.5, "standard_error": 0.9}
+    frame = pool_frame([peer, slip, tiny, second], "percentage_point")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert [(c.rows, c.suggestion) for c in plausibility_checks(frame) if c.code == "unit_shift"] == [
+            ((3,), "proportion_difference")]
+
+
+def test_windows_name_the_row_that_ends_first_not_the_one_that_starts_first() -> None:
+    """Row 2 (first position) runs in June; row 3 starts first (January) but ends 03-31; row 4 starts
+    02-01 and ends first, 02-10."""
+    frame = text_pool(["", "", ""], [("2025-06-01", "2025-06-30"), ("2025-01-01", "2025-03-31"),
+                                     ("2025-02-01", "2025-02-10")])
+    (check,) = [c for c in plausibility_checks(frame) if c.code == "non_overlapping_windows"]
+    assert check.message == (
+        "the measurement windows of the pooled rows do not overlap in time: row 4 (s3) ends 2025-02-10 before row 2 "
+        "(s1) starts 2025-06-01; they fall into 2 separate periods: 2025-01-01 to 2025-03-31 (rows 3, 4); 2025-06-01 "
+        "to 2025-06-30 (row 2). The pooled effect averages over time: check that the effect is stable across these "
+        "periods")
+
+
+def test_robust_outlier_z_in_double_precision() -> None:
+    """float32 input (values exact in float32) is computed in float64: the fifth estimate 4 against
+    0.25, 0.5, 0.375, 0.3125 (all SE 0.125): others' median 0.34375, MAD 0.0625, b_4 = 1.363."""
+    y = np.array([0.25, 0.5, 0.375, 0.3125, 4.0], np.float32)
+    se = np.full(5, 0.125, np.float32)
+    sd = 1.4826 * 1.363 * 0.0625
+    z = (4.0 - 0.34375) / math.sqrt(sd**2 + 0.125**2 + (math.pi / 2) * max(sd**2, 0.125**2) / 4)
+    assert pl.robust_outlier_z(y, se)[-1] == pytest.approx(z, rel=1e-13)
+    assert pl.robust_outlier_z(y.astype(np.float64), se)[-1] == pytest.approx(z, rel=1e-13)
+    assert pl.robust_outlier_z(y, se.astype(np.float64))[-1] == pytest.approx(z, rel=1e-13)
+
+
+def test_robust_sd_above_nine_values() -> None:
+    """n >= 10: b_n = n / (n − 0.8). 0, 1, ..., 11: median 5.5, absolute deviations 0.5, 0.5, 1.5,
+    1.5, ..., 5.5, 5.5 with median 3, so 1.4826 · 12/11.2 · 3 = 4.7655; 0, ..., 9: MAD 2.5,
+    1.4826 · 10/9.2 · 2.5 = 4.02880..."""
+    assert pl.robust_sd(np.arange(12.0)) == pytest.approx(4.7655, rel=1e-12)
+    assert pl.robust_sd(np.arange(10.0)) == pytest.approx(3.7065 / 0.92, rel=1e-12)
+
+
+def test_text_key_and_a_label_of_spaces_only() -> None:
+    assert pl.text_key(" Geo_Test-A.b ") == "geo test a b"
+    assert pl.text_key(" \t ") == ""
+    # a design of spaces only names no design: one design, no check; the row is one without
+    assert [c for c in plausibility_checks(text_pool(["synthetic control", "   ", "Synthetic_Control"]))
+            if c.code == "mixed_designs"] == []
+    (check,) = [c for c in plausibility_checks(text_pool(["synthetic control", "   ", "geo holdout"]))
+                if c.code == "mixed_designs"]
+    assert check.details["rows_without"] == [3]
+
+
+def test_unknown_units_are_named_sorted_and_once() -> None:
+    frame = pool_frame([{"unit": u, "estimate": 1.0, "standard_error": 0.5}
+                        for u in ("pp", "relative_percent", "percent", "pp")], "log_relative")
+    with pytest.raises(ValueError) as error:
+        plausibility_checks(frame)
+    assert str(error.value) == ("unknown unit(s) percent, pp; known: relative_percent, relative_fraction, ratio, "
+                                "log_relative, percentage_point, proportion_difference")
+
+
+def test_missing_columns_are_named_in_the_required_order() -> None:
+    frame = pool_frame(_log_rows([0.1, 0.1]), "log_relative").drop(columns=["model_se", "estimate"])
+    with pytest.raises(ValueError) as error:
+        plausibility_checks(frame)
+    assert str(error.value) == "plausibility_checks needs columns estimate, model_se"
+
+
+def test_numeric_columns_of_none_read_as_missing() -> None:
+    """CI columns holding None (an object column, as pandas makes of a column with no values) are
+    read as NaN: the rows use their SEs, and the dominant weight (400 / 600 = 67 %) is found."""
+    frame = pool_frame(_log_rows([0.1, 0.1, 0.05]), "log_relative")
+    for column in ("ci_lower", "ci_upper", "ci_level"):
+        frame[column] = None
+    assert frame["ci_level"].dtype == object
+    assert [(c.code, c.rows) for c in plausibility_checks(frame)] == [("dominant_weight", (4,))]
+
+
+@pytest.mark.parametrize("partial", [{"ci_lower": 0.01, "ci_level": 0.9}, {"ci_upper": 0.08, "ci_level": 0.9},
+                                     {"ci_lower": 0.01, "ci_upper": 0.08}])
+def test_an_incomplete_ci_is_no_ci(partial: dict) -> None:
+    """The slipped row of _shift_pool('smaller') with two of the three CI fields: its SE (0.01) is
+    its uncertainty, and the slip is found as without them."""
+    rows = _shift_pool("smaller")
+    rows[-1] = {**rows[-1], **partial}
+    (shift,) = _shift(rows)
+    assert shift.rows == (6,)
+    assert shift.message.startswith("row 6 (s5): estimate 0.044 and SE 0.01 are about 100× smaller than the pool's")
+
+
+def test_infinite_ci_bounds_raise_no_floating_point_error() -> None:
+    """Bounds inf and inf are no CI (not finite); the CI width inf − inf computed for every row is an
+    invalid operation that must stay silent, even where numpy is told to raise."""
+    frame = pool_frame(_log_rows([0.1, 0.1, 0.05]), "log_relative")
+    frame.loc[0, ["ci_lower", "ci_upper", "ci_level"]] = [math.inf, math.inf, 0.9]
+    with np.errstate(all="raise"):
+        found = plausibility_checks(frame)
+    assert [(c.code, c.rows) for c in found] == [("dominant_weight", (4,))]
+
+
+def test_missing_text_cells_are_blank() -> None:
+    """NaN in a text column (a missing cell) is no label and no window: row 3's NaN design is a row
+    without one, and its NaN window is not read (rows 2 and 4 share January 15-31)."""
+    frame = text_pool(["synthetic control", "", "geo holdout"],
+                      [("2025-01-01", "2025-01-31"), ("", ""), ("2025-01-15", "2025-02-15")])
+    for column in ("design", "population", "window_start", "window_end"):
+        frame.loc[1, column] = math.nan
+    assert isinstance(frame.loc[1, "design"], float)
+    (check,) = plausibility_checks(frame)
+    assert check.code == "mixed_designs" and check.rows == (2, 4)
+    assert check.details["rows_without"] == [3]
+    assert check.message.endswith("'geo holdout' (row 4); 1 row(s) give no design: confirm they estimate the same "
+                                  "effect, or pool them separately")
+
+
+def test_row_numbers_given_as_text_are_read_as_integers() -> None:
+    """A row column of text ('10', '9'): read as the integers 10 and 9, so the check lists row 9 first
+    (as text, '10' would sort before '9')."""
+    frame = text_pool(["synthetic control", "geo holdout"])
+    frame["row"] = pd.Series(["10", "9"], dtype=object)
+    (check,) = plausibility_checks(frame)
+    assert (check.rows, check.study_ids) == ((9, 10), ("s2", "s1"))
+    assert check.message.startswith("the pooled rows mix 2 designs: 'synthetic control' (row 10), 'geo holdout' (row 9)")

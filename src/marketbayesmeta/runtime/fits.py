@@ -237,6 +237,24 @@ def _worker_fit(index: int) -> tuple[int, FitResult | _WorkerInterrupted]:
         return index, _WorkerInterrupted()
 
 
+def _lost_fits_error(workers: Any, seen: dict[int, Any]) -> str | None:
+    """The error of the fits not back yet once a worker process has died, else None.
+
+    A worker killed mid-fit (out of memory, a crash in compiled code) takes its fit with it:
+    multiprocessing replaces the worker but not its task, so the pool would wait for that result
+    forever. Which fit it was is not known, and the replacement is forked from a process with running
+    threads (the pool's own), which it may not survive: every fit not back yet is reported lost."""
+    seen.update((p.pid, p) for p in getattr(workers, "_pool", []))
+    dead = [p.exitcode for p in seen.values() if p.exitcode is not None]
+    if not dead:
+        return None
+    code = dead[0]
+    how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
+    return (f"WorkerDied: a sampling worker process died ({how}: out of memory, or a crash in compiled code) "
+            "and the fits not finished yet were lost with it; run again, with --fit-jobs 1 to sample in "
+            "one process")
+
+
 def default_fit_jobs(pool: Pool) -> int:
     """Worker processes for the checked fits: one per core, at most 4, at most one per fit."""
     try:
@@ -270,11 +288,28 @@ def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: i
         return [r for r in results if r is not None]
     _STATE.update(pool=pool, models=models, fits=fits)
     workers = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init, initargs=(close_fds,))
+    # every worker process so far (multiprocessing replaces a dead one and forgets it)
+    seen: dict[int, Any] = {p.pid: p for p in getattr(workers, "_pool", [])}
     try:
-        for i, res in workers.imap_unordered(_worker_fit, range(n)):
+        pending = workers.imap_unordered(_worker_fit, range(n))
+        received = 0
+        while received < n:
+            try:
+                i, res = pending.next(timeout=0.5)
+            except multiprocessing.TimeoutError:
+                lost = _lost_fits_error(workers, seen)
+                if lost is None:
+                    continue
+                for j, fit in enumerate(fits):
+                    if results[j] is None:
+                        results[j] = FitResult(fit=fit, ids=[], y=np.array([]), se=np.array([]), error=lost)
+                        report(j + 1, results[j])
+                workers.terminate()
+                break
             if isinstance(res, _WorkerInterrupted):
                 raise KeyboardInterrupt("a fit worker was interrupted")
             results[i] = res
+            received += 1
             report(i + 1, res)
         workers.close()
     except BaseException:
