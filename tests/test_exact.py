@@ -392,3 +392,57 @@ def test_bad_inputs_raise(y, se, kw):
     args = {"mu_mean": 0.0, "mu_sd": 1.0, "tau_scale": 0.5} | kw
     with pytest.raises(ValueError):
         exact_posterior(y, se, **args)
+
+
+def test_quantile_probabilities_outside_the_open_unit_interval_are_refused():
+    post = exact_posterior(SCHOOLS_Y, SCHOOLS_S, mu_mean=0.0, mu_sd=50.0, tau_scale=25.0)
+    for bad in ([0.0], [1.0], [0.5, 1.2], [[0.2, 0.4]]):
+        with pytest.raises(ValueError) as err:
+            post.mu.quantiles(bad)
+        assert str(err.value) == "quantile probabilities must lie strictly between 0 and 1"
+    for bad in ("theta[8]", "sigma", "theta[x]"):
+        with pytest.raises(ValueError) as err:
+            post.summary(bad)
+        assert str(err.value) == f"unknown parameter {bad!r}"
+
+
+def test_log_evidence_at_mu_defaults_and_grid_size():
+    """The default tau family is half-normal; a finer grid (grid_size) gives the same integral and a
+    grid_size below 8 is refused, as for exact_posterior."""
+    kw = {"tau_scale": 5.0}
+    half_normal = log_evidence_at_mu(0.0, SCHOOLS_Y, SCHOOLS_S, tau_family="half_normal", **kw)
+    assert log_evidence_at_mu(0.0, SCHOOLS_Y, SCHOOLS_S, **kw) == half_normal
+    assert log_evidence_at_mu(0.0, SCHOOLS_Y, SCHOOLS_S, tau_family="half_cauchy", **kw) != pytest.approx(half_normal)
+    fine = log_evidence_at_mu(0.0, SCHOOLS_Y, SCHOOLS_S, grid_size=256, **kw)
+    assert fine == pytest.approx(half_normal, abs=1e-8) and fine != half_normal  # another grid, the same value
+    with pytest.raises(ValueError, match="grid_size must be an integer >= 8"):
+        log_evidence_at_mu(0.0, SCHOOLS_Y, SCHOOLS_S, grid_size=4, **kw)
+
+
+@pytest.mark.parametrize("family", ["half_normal", "half_cauchy"])
+def test_evidence_and_tau_second_moment_match_scipy(family):
+    """log p(y) (exact_posterior's log_evidence) and E[tau² | y] (the quadrature rule's tau2_mean,
+    which the meta-regression uses) against scipy's adaptive quad of the literal densities: y's
+    multivariate normal given tau (mu integrated: covariance diag(tau² + s²) + mu_sd² 11') times
+    the tau prior. Half-Cauchy with 3 studies has a finite E[tau²]; with 1 study it is infinite."""
+    from marketbayesmeta.runtime.exact import _probabilities, quadrature_nodes
+
+    y, s, m0, sd0, scale = SCHOOLS_Y[:3], SCHOOLS_S[:3], 1.0, 20.0, 10.0
+    prior = TAU_PRIORS[family]
+
+    def joint(tau):
+        cov = np.diag(tau**2 + s**2) + sd0**2
+        return np.exp(stats.multivariate_normal(np.full(3, m0), cov).logpdf(y) + prior(tau, scale))
+
+    evidence, _ = integrate.quad(joint, 0, np.inf, limit=400, epsabs=0, epsrel=1e-10)
+    tau2, _ = integrate.quad(lambda t: t**2 * joint(t), 0, np.inf, limit=400, epsabs=0, epsrel=1e-10)
+    post = exact_posterior(y, s, mu_mean=m0, mu_sd=sd0, tau_scale=scale, tau_family=family)
+    assert post.log_evidence == pytest.approx(np.log(evidence), abs=1e-6)
+    g = post._grid
+    nodes = quadrature_nodes(g.t, g.lg, g.mean, g.var, g.density, _probabilities(0.95), False)
+    assert nodes.tau2_mean == pytest.approx(tau2 / evidence, rel=1e-5)
+    assert nodes.log_integral + np.log(2 / np.pi) * (0.5 if family == "half_normal" else 1.0) - np.log(scale) \
+        == pytest.approx(post.log_evidence, abs=1e-12)
+    one = exact_posterior(y[:1], s[:1], mu_mean=m0, mu_sd=sd0, tau_scale=scale, tau_family="half_cauchy")
+    g1 = one._grid
+    assert quadrature_nodes(g1.t, g1.lg, g1.mean, g1.var, g1.density, _probabilities(0.95), True).tau2_mean == np.inf
