@@ -164,30 +164,38 @@ def _result(work: Path, module: Module, mutmut: Path, *, seconds: float) -> dict
 
 
 def retest_module(name: str, module: Module, children: int) -> dict:
-    """Run again only the mutants a finished run of ``name`` did not kill, with the current tests
-    (``--retest``, after tests were added for its survivors): the killed ones stay killed, as the
-    module's source has not changed (checked; a changed source needs a full run)."""
+    """Finish and re-test a module's last run with the current tests (``--retest``): mutants it did
+    not get to (an interrupted run) are run, then those not killed are run again (after tests were
+    added for its survivors). Killed mutants stay killed: the module's source has not changed since
+    (checked; a changed source needs a full run)."""
     work = WORK / name
-    done = work / "result.json"
-    if not done.exists():
-        raise SystemExit(f"--retest {name}: no finished run in {work}; run `make mutation MODULES={name}` first")
+    meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
+    if not meta.exists():
+        raise SystemExit(f"--retest {name}: no run in {work}; run `make mutation MODULES={name}` first")
     if (work / "src" / "marketbayesmeta" / module.path).read_bytes() != (SRC / module.path).read_bytes():
         raise SystemExit(f"--retest {name}: src/marketbayesmeta/{module.path} changed since its run; "
                          f"the mutants are stale: run `make mutation MODULES={name}`")
-    previous = json.loads(done.read_text(encoding="utf-8"))
+    done = work / "result.json"
+    previous = json.loads(done.read_text(encoding="utf-8")) if done.exists() else {}
     shutil.rmtree(work / "tests")
     shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis"))
     mutmut = Path(sys.executable).with_name("mutmut")
     started = dt.datetime.now()
+    codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+    pending = [key for key, code in codes.items() if code is None]
+    not_killed = sorted(k for k, c in codes.items() if c is not None and _status(c) not in (KILLED, TIMEOUT))
+    runs = ([[]] if pending else []) + ([not_killed] if not_killed else [])  # [] = the mutants not run yet
     with (work / "mutmut-retest.log").open("w", encoding="utf-8") as f:
-        proc = subprocess.run([str(mutmut), "run", "--max-children", str(children), *previous["not_killed"]],
-                              cwd=work, stdout=f, stderr=subprocess.STDOUT, env=_mutmut_env())
-    if proc.returncode != 0:
-        raise SystemExit(f"mutmut failed re-testing {module.path} (exit {proc.returncode}); see "
-                         f"{work / 'mutmut-retest.log'}")
-    result = _result(work, module, mutmut, seconds=previous["seconds"] + (dt.datetime.now() - started).total_seconds())
-    result["retested"] = {"date": _now(), "commit": git_commit(), "mutants": len(previous["not_killed"]),
-                          "full_run": {"date": previous["date"], "commit": previous["commit"]}}
+        for names in runs:
+            proc = subprocess.run([str(mutmut), "run", "--max-children", str(children), *names],
+                                  cwd=work, stdout=f, stderr=subprocess.STDOUT, env=_mutmut_env())
+            if proc.returncode != 0:
+                raise SystemExit(f"mutmut failed re-testing {module.path} (exit {proc.returncode}); see "
+                                 f"{work / 'mutmut-retest.log'}")
+    seconds = previous.get("seconds", 0.0) + (dt.datetime.now() - started).total_seconds()
+    result = _result(work, module, mutmut, seconds=seconds)
+    result["retested"] = {"date": _now(), "commit": git_commit(), "pending_run": len(pending),
+                          "full_run": {k: previous[k] for k in ("date", "commit") if k in previous}}
     done.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
