@@ -71,16 +71,17 @@ class FitModel:
         per operation and the same draws, about 40 % less time per gradient evaluation. A graph
         with an operation that has no C code falls back to the VM (buffers kept between calls)."""
         if self._step is None:
+            import pytensor
             from pytensor.compile.mode import Mode, get_default_mode
 
             default = get_default_mode()
+            vm = default.clone(link_kwargs={"allow_gc": False})
             with self.model:
-                try:
-                    self._step = pm.NUTS(target_accept=self.target_accept, compile_kwargs={
-                        "mode": Mode(linker="c", optimizer=default.provided_optimizer)})
+                try:  # no C compiler (pytensor.config.cxx empty): PyTensor's own default, in Python
+                    mode = Mode(linker="c", optimizer=default.provided_optimizer) if pytensor.config.cxx else vm
+                    self._step = pm.NUTS(target_accept=self.target_accept, compile_kwargs={"mode": mode})
                 except NotImplementedError:  # an operation without C code
-                    self._step = pm.NUTS(target_accept=self.target_accept, compile_kwargs={
-                        "mode": default.clone(link_kwargs={"allow_gc": False})})
+                    self._step = pm.NUTS(target_accept=self.target_accept, compile_kwargs={"mode": vm})
             compiled = getattr(self._step._logp_dlogp_func, "_pytensor_function", None)
             if compiled is not None:
                 compiled.trust_input = True
