@@ -459,11 +459,14 @@ def test_several_decisive_studies_and_flagged_studies_are_listed_apart(tmp_path:
 
 
 def test_triangulation_on_an_absolute_scale_has_no_percent(tmp_path: Path) -> None:
-    """On percentage_point the read-out's estimate stays in points: estimate_pct is empty."""
+    """On percentage_point the read-out's estimate stays in points: estimate_pct is empty; a read-out
+    in a relative unit is not comparable there, and does not stop the rows after it."""
     from marketbayesmeta.runtime.numbers import exact_fit, triangulation_rows
 
     lines = [f"{sid},{sid},brand_lift,awareness,percentage_point,{y},{se},,,,,yes,m{sid},2025-01-0{i + 1}"
              for i, (sid, y, se) in enumerate([("b1", 2.0, 0.5), ("b2", 3.1, 0.6), ("b3", 1.4, 0.7)])]
+    # a read-out in a relative unit first: not comparable on points, and the one after it still counts
+    lines.append("rel,MMM rel,mmm,awareness,relative_percent,5,1,,,,,yes,mm,2025-02-01")
     lines.append("mm,MMM,mmm,awareness,percentage_point,2.5,0.4,,,,,yes,mm,2025-02-01")
     tmp = tmp_path / "p"
     tmp.mkdir()
@@ -475,7 +478,8 @@ def test_triangulation_on_an_absolute_scale_has_no_percent(tmp_path: Path) -> No
         f"sampler: {SAMPLER}\nsensitivity: {{prior: false, uncertainty: false, leave_one_out: false}}\n"
         "outputs: {directory: out}\n", encoding="utf-8")
     pool = compile_config(tmp / "config.yaml").pool()
-    (row,) = triangulation_rows(pool, exact_fit(pool, pool.fit("main")))
+    rel, row = triangulation_rows(pool, exact_fit(pool, pool.fit("main")))
+    assert rel["study_id"] == "rel" and rel["comparable"] is False
     assert row["study_id"] == "mm" and row["comparable"] is True and row["estimate_pct"] is None
     assert row["model_estimate"] == pytest.approx(2.5)
 

@@ -234,8 +234,18 @@ def summarise(results: dict[str, dict], equivalent: set[str]) -> tuple[str, dict
             lines.append(f"{name}: {len(r['unexplained'])} not killed and not in tests/mutation-notes.md "
                          f"(diffs in build/mutation/{name}/survivors.diff): " + ", ".join(shown)
                          + (f", ... and {more} more" if more else ""))
+    missing = [name for name in MODULES if name not in results]
+    for name in missing:
+        meta = WORK / name / "mutants" / "src" / "marketbayesmeta" / (MODULES[name].path + ".meta")
+        try:
+            codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+            where = (f"an unfinished run in build/mutation/{name} decided {sum(c is not None for c in codes.values())} "
+                     f"of {len(codes)} mutants (make mutation MODULES={name} RETEST=1 finishes it)")
+        except (OSError, ValueError, KeyError):
+            where = f"not run (make mutation MODULES={name})"
+        lines.append(f"{name}: no result yet: {where}")
     data = {"format": FORMAT, "target": TARGET, "overall_score": round(overall, 4),
-            "modules": results}
+            "modules": results, "no_result": missing}
     return "\n".join(lines), data, ok
 
 
