@@ -65,14 +65,22 @@ def _tracker(rows: list[tuple[str, float, float | str, str]]) -> str:
 
 
 def _project(tmp: Path, rows: list[tuple[str, float, float | str, str]], extra: str = "") -> Any:
+    return _pool(tmp, _tracker(rows), extra=extra)
+
+
+def _pool(tmp: Path, tracker: str, *, extra: str = "",
+          analysis: str = "{metric: sales, scale: log_relative, evidence_types: [geo_test]}",
+          priors: str = "{mu_mean: 0.0, mu_sd: 1.0, tau_scale: 0.05, justification: test}") -> Any:
+    """The compiled pool of ``tracker`` (CSV text) with this analysis, these priors and ``extra`` config lines."""
     tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "tracker.csv").write_text(_tracker(rows), encoding="utf-8")
+    (tmp / "tracker.csv").write_text(tracker, encoding="utf-8")
     (tmp / "config.yaml").write_text(
-        "version: 1\nproject: {name: n}\ndata: {tracker: tracker.csv}\n"
-        "analysis: {metric: sales, scale: log_relative, evidence_types: [geo_test]}\n"
-        "priors: {mu_mean: 0.0, mu_sd: 1.0, tau_scale: 0.05, justification: test}\n"
-        f"sampler: {SAMPLER}\n{extra}outputs: {{directory: out}}\n", encoding="utf-8")
+        f"version: 1\nproject: {{name: n}}\ndata: {{tracker: tracker.csv}}\nanalysis: {analysis}\n"
+        f"priors: {priors}\nsampler: {SAMPLER}\n{extra}outputs: {{directory: out}}\n", encoding="utf-8")
     return compile_config(tmp / "config.yaml").pool()
+
+
+NO_GRID = "sensitivity: {prior: false, uncertainty: false, leave_one_out: false}\n"
 
 
 INFLUENTIAL = [("a", 0.05, 0.05, ""), ("b", 0.40, 0.06, ""), ("c", 0.08, 0.05, ""), ("d", 0.06, 0.04, "")]
@@ -322,16 +330,8 @@ def test_triangulation_rows_and_their_reason(tmp_path: Path) -> None:
     lines.append("roi,MMM roi,mmm,roi,log_relative,0.3,0.1,,,,,yes,mm,2025-02-01")
     lines += [f"{sid},MMM {sid},mmm,sales,log_relative,{v!r},0.01,,,,,yes,mm,2025-02-01" for sid, v in x.items()]
     lines.append("pp,MMM pp,mmm,sales,percentage_point,1.1,0.4,,,,,yes,mm,2025-02-01")
-    tmp = tmp_path / "p"
-    tmp.mkdir()
-    (tmp / "tracker.csv").write_text(TRACKER_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    (tmp / "config.yaml").write_text(
-        "version: 1\nproject: {name: n}\ndata: {tracker: tracker.csv}\n"
-        "analysis: {metric: Sales , scale: log_relative, evidence_types: [geo_test]}\n"
-        "priors: {mu_mean: 0.0, mu_sd: 1.0, tau_scale: 0.05, justification: test}\n"
-        f"sampler: {SAMPLER}\nsensitivity: {{prior: false, uncertainty: false, leave_one_out: false}}\n"
-        "outputs: {directory: out}\n", encoding="utf-8")
-    pool = compile_config(tmp / "config.yaml").pool()
+    pool = _pool(tmp_path / "p", TRACKER_HEADER + "\n".join(lines) + "\n", extra=NO_GRID,
+                 analysis="{metric: Sales , scale: log_relative, evidence_types: [geo_test]}")
     out, book, _ = numbers(pool, tmp_path)
 
     from marketbayesmeta.runtime.numbers import exact_fit
@@ -468,16 +468,9 @@ def test_triangulation_on_an_absolute_scale_has_no_percent(tmp_path: Path) -> No
     # a read-out in a relative unit first: not comparable on points, and the one after it still counts
     lines.append("rel,MMM rel,mmm,awareness,relative_percent,5,1,,,,,yes,mm,2025-02-01")
     lines.append("mm,MMM,mmm,awareness,percentage_point,2.5,0.4,,,,,yes,mm,2025-02-01")
-    tmp = tmp_path / "p"
-    tmp.mkdir()
-    (tmp / "tracker.csv").write_text(TRACKER_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    (tmp / "config.yaml").write_text(
-        "version: 1\nproject: {name: n}\ndata: {tracker: tracker.csv}\n"
-        "analysis: {metric: awareness, scale: percentage_point, evidence_types: [brand_lift]}\n"
-        "priors: {mu_mean: 0.0, mu_sd: 10.0, tau_scale: 5.0, justification: test}\n"
-        f"sampler: {SAMPLER}\nsensitivity: {{prior: false, uncertainty: false, leave_one_out: false}}\n"
-        "outputs: {directory: out}\n", encoding="utf-8")
-    pool = compile_config(tmp / "config.yaml").pool()
+    pool = _pool(tmp_path / "p", TRACKER_HEADER + "\n".join(lines) + "\n", extra=NO_GRID,
+                 analysis="{metric: awareness, scale: percentage_point, evidence_types: [brand_lift]}",
+                 priors="{mu_mean: 0.0, mu_sd: 10.0, tau_scale: 5.0, justification: test}")
     rel, row = triangulation_rows(pool, exact_fit(pool, pool.fit("main")))
     assert rel["study_id"] == "rel" and rel["comparable"] is False
     assert row["study_id"] == "mm" and row["comparable"] is True and row["estimate_pct"] is None

@@ -35,6 +35,7 @@ WORK = ROOT / "build" / "mutation"
 OUT = ROOT / "docs" / "validation"
 NOTES = ROOT / "tests" / "mutation-notes.md"
 SRC = ROOT / "src" / "marketbayesmeta"
+MUTMUT = Path(sys.executable).with_name("mutmut")
 TARGET = 0.90  # share of mutants killed (timeouts count as killed), per module
 FAST = "not statistical and not slow"
 FORMAT = "marketbayesmeta.mutation/1"
@@ -118,11 +119,19 @@ def _prepare(name: str, module: Module) -> Path:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
     for sub in ("src", "tests", "examples", "specs", "docs"):
-        shutil.copytree(ROOT / sub, work / sub, ignore=ignore)
+        _copy(sub, work)
     (work / "pyproject.toml").write_text(_pyproject(module), encoding="utf-8")
     return work
+
+
+def _meta(name: str) -> Path:
+    """mutmut's record of every mutant of module ``name`` (exit code per mutant; None: not run yet)."""
+    return WORK / name / "mutants" / "src" / "marketbayesmeta" / (MODULES[name].path + ".meta")
+
+
+def _copy(sub: str, work: Path) -> None:
+    shutil.copytree(ROOT / sub, work / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis"))
 
 
 def _mutmut_env() -> dict[str, str]:
@@ -133,29 +142,28 @@ def _mutmut_env() -> dict[str, str]:
 def run_module(name: str, module: Module, children: int) -> dict:
     work = _prepare(name, module)
     log = work / "mutmut.log"
-    mutmut = Path(sys.executable).with_name("mutmut")
     started = dt.datetime.now()
     with log.open("w", encoding="utf-8") as f:
-        proc = subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, stdout=f,
+        proc = subprocess.run([str(MUTMUT), "run", "--max-children", str(children)], cwd=work, stdout=f,
                               stderr=subprocess.STDOUT, env=_mutmut_env())
     seconds = (dt.datetime.now() - started).total_seconds()
-    meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
+    meta = _meta(work.name)
     if proc.returncode != 0 or not meta.exists():
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
         raise SystemExit(f"mutmut failed on {module.path} (exit {proc.returncode}); see {log}\n{tail}")
-    result = _result(work, module, mutmut, seconds=seconds)
+    result = _result(work, module, seconds=seconds)
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
 
-def _result(work: Path, module: Module, mutmut: Path, *, seconds: float) -> dict:
+def _result(work: Path, module: Module, *, seconds: float) -> dict:
     """The module's result from mutmut's record of every mutant (and the diffs of those not killed)."""
-    meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
+    meta = _meta(work.name)
     codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
     by_status: dict[str, list[str]] = {s: [] for s in (KILLED, SURVIVED, NO_TESTS, TIMEOUT, OTHER)}
     for key, code in sorted(codes.items()):
         by_status[_status(code)].append(key)
-    _write_survivor_diffs(work, mutmut, by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER])
+    _write_survivor_diffs(work, by_status[SURVIVED] + by_status[NO_TESTS] + by_status[OTHER])
     result = {"module": f"src/marketbayesmeta/{module.path}", "tests": list(module.tests),
               "marker": module.marker, "date": _now(), "commit": git_commit(), "seconds": round(seconds, 1),
               "total": len(codes), **{s.replace(" ", "_"): len(v) for s, v in by_status.items()},
@@ -169,7 +177,7 @@ def retest_module(name: str, module: Module, children: int) -> dict:
     added for its survivors). Killed mutants stay killed: the module's source has not changed since
     (checked; a changed source needs a full run)."""
     work = WORK / name
-    meta = work / "mutants" / "src" / "marketbayesmeta" / (module.path + ".meta")
+    meta = _meta(work.name)
     if not meta.exists():
         raise SystemExit(f"--retest {name}: no run in {work}; run `make mutation MODULES={name}` first")
     if (work / "src" / "marketbayesmeta" / module.path).read_bytes() != (SRC / module.path).read_bytes():
@@ -178,8 +186,7 @@ def retest_module(name: str, module: Module, children: int) -> dict:
     done = work / "result.json"
     previous = json.loads(done.read_text(encoding="utf-8")) if done.exists() else {}
     shutil.rmtree(work / "tests")
-    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis"))
-    mutmut = Path(sys.executable).with_name("mutmut")
+    _copy("tests", work)
     started = dt.datetime.now()
     codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
     pending = [key for key, code in codes.items() if code is None]
@@ -187,24 +194,24 @@ def retest_module(name: str, module: Module, children: int) -> dict:
     runs = ([[]] if pending else []) + ([not_killed] if not_killed else [])  # [] = the mutants not run yet
     with (work / "mutmut-retest.log").open("w", encoding="utf-8") as f:
         for names in runs:
-            proc = subprocess.run([str(mutmut), "run", "--max-children", str(children), *names],
+            proc = subprocess.run([str(MUTMUT), "run", "--max-children", str(children), *names],
                                   cwd=work, stdout=f, stderr=subprocess.STDOUT, env=_mutmut_env())
             if proc.returncode != 0:
                 raise SystemExit(f"mutmut failed re-testing {module.path} (exit {proc.returncode}); see "
                                  f"{work / 'mutmut-retest.log'}")
     seconds = previous.get("seconds", 0.0) + (dt.datetime.now() - started).total_seconds()
-    result = _result(work, module, mutmut, seconds=seconds)
+    result = _result(work, module, seconds=seconds)
     result["retested"] = {"date": _now(), "commit": git_commit(), "pending_run": len(pending),
                           "full_run": {k: previous[k] for k in ("date", "commit") if k in previous}}
     done.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
 
-def _write_survivor_diffs(work: Path, mutmut: Path, keys: list[str]) -> None:
+def _write_survivor_diffs(work: Path, keys: list[str]) -> None:
     """The diff of every mutant not killed, in build/mutation/<module>/survivors.diff."""
     with (work / "survivors.diff").open("w", encoding="utf-8") as f:
         for key in keys:
-            shown = subprocess.run([str(mutmut), "show", key], cwd=work, capture_output=True, text=True)
+            shown = subprocess.run([str(MUTMUT), "show", key], cwd=work, capture_output=True, text=True)
             f.write(shown.stdout + "\n")
 
 
@@ -236,7 +243,7 @@ def summarise(results: dict[str, dict], equivalent: set[str]) -> tuple[str, dict
                          + (f", ... and {more} more" if more else ""))
     missing = [name for name in MODULES if name not in results]
     for name in missing:
-        meta = WORK / name / "mutants" / "src" / "marketbayesmeta" / (MODULES[name].path + ".meta")
+        meta = _meta(name)
         try:
             codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
             where = (f"an unfinished run in build/mutation/{name} decided {sum(c is not None for c in codes.values())} "
