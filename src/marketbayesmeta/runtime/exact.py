@@ -325,26 +325,35 @@ def _adaptive_grid(density, y, se, mu_mean, mu_sd, scale, n_grid):
     raise RuntimeError("tau grid refinement did not converge")  # pragma: no cover
 
 
-def _trapezoid_raw(lg, h):
-    """[mass below the grid] + trapezoid weights of the nodes, relative to exp(lg.max()).
+def _log_trapezoid_terms(lg, h):
+    """log of [mass below the grid] + trapezoid weights of the nodes (unnormalised), in logs so that
+    no term underflows far out in the tail.
 
     Below t0 the density in t is C e^t, so that mass is density(t0) (i.e. exp(lg[0])).
     """
-    scaled = np.exp(lg - lg.max())
-    weights = np.concatenate([[1.0], np.full(lg.size, h)]) * np.concatenate([scaled[:1], scaled])
-    weights[[1, -1]] /= 2
-    return weights
+    coef = np.full(lg.size + 1, np.log(h))
+    coef[0] = 0.0
+    coef[[1, -1]] -= np.log(2.0)
+    return coef + np.concatenate([lg[:1], lg])
+
+
+def _log_trapezoid_weights(lg, h):
+    """log of the normalised weights: [mass below the grid] + trapezoid weights of the nodes."""
+    terms = _log_trapezoid_terms(lg, h)
+    return terms - special.logsumexp(terms)
 
 
 def _trapezoid_weights(lg, h):
-    """Normalised weights: [mass below the grid] + trapezoid weights of the nodes."""
-    weights = _trapezoid_raw(lg, h)
+    """Normalised weights: [mass below the grid] + trapezoid weights of the nodes (summing to 1 to
+    rounding: normalised by their sum, not in logs)."""
+    terms = _log_trapezoid_terms(lg, h)
+    weights = np.exp(terms - terms.max())
     return weights / weights.sum()
 
 
 def _log_trapezoid_total(lg, h):
-    """log ∫ exp(lg(t)) dt: the unnormalised total of :func:`_trapezoid_raw`."""
-    return float(lg.max() + np.log(_trapezoid_raw(lg, h).sum()))
+    """log ∫ exp(lg(t)) dt by the same rule."""
+    return float(special.logsumexp(_log_trapezoid_terms(lg, h)))
 
 
 def _probabilities(interval):
@@ -380,19 +389,25 @@ class _Grid:
         t, lg, m, v = self.t, self.lg, self.mean, self.var
         h = t[1] - t[0]
         while True:
-            w = _trapezoid_weights(lg, h)
+            log_w = _log_trapezoid_weights(lg, h)
             tau = np.exp(np.concatenate([[t[0] - np.log(2.0)], t]))
             lgv = np.asarray(log_g(tau, np.concatenate([m[:1], m]), np.concatenate([v[:1], v])), float)
-            with np.errstate(divide="ignore"):
-                terms = np.log(w).reshape((-1,) + (1,) * (lgv.ndim - 1)) + lgv
+            terms = log_w.reshape((-1,) + (1,) * (lgv.ndim - 1)) + lgv
             top = terms.max(axis=0)
-            # done where the top node is negligible, or where g is 0 everywhere / overflowed
-            if np.all((terms[-1] < top - _EXTEND_DROP) | ~np.isfinite(top)):
+            # done where the top node whose density is representable is negligible, or where g is 0
+            # everywhere / overflowed
+            last = terms[np.flatnonzero(np.isfinite(lg))[-1] + 1]
+            decayed = (last < top - _EXTEND_DROP) | ~np.isfinite(top)
+            if np.all(decayed):
                 break
             if t.size - self.t.size >= _EXTEND_NODES:
-                return np.full(top.shape, np.inf)[()]
+                # not negligible by the extension's limit (or before tau² leaves the floats, where
+                # the density is -inf): the integral does not converge as far as we can tell
+                return np.where(decayed, np.exp(special.logsumexp(terms, axis=0)), np.inf)[()]
             t_new = t[-1] + h * np.arange(1, self.n_grid + 1)
-            lg_new, m_new, v_new = self.density(t_new)
+            with np.errstate(over="ignore", invalid="ignore"):
+                lg_new, m_new, v_new = self.density(t_new)
+            lg_new = np.where(np.isfinite(lg_new), lg_new, -np.inf)
             t, lg = np.concatenate([t, t_new]), np.concatenate([lg, lg_new])
             m, v = np.concatenate([m, m_new]), np.concatenate([v, v_new])
         return np.exp(special.logsumexp(terms, axis=0))
