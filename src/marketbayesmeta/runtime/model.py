@@ -27,11 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
-from pymc.backends.ndarray import NDArray
 
-from ..families import family as family_of
+from .compiledir import use_own_compiledir
+
+use_own_compiledir()  # before PyTensor's first import: its configuration is read then
+
+import pymc as pm  # noqa: E402
+import pytensor.tensor as pt  # noqa: E402
+from pymc.backends.ndarray import NDArray  # noqa: E402
+
+from ..families import family as family_of  # noqa: E402
 
 PARAMETERISATIONS = ("conditional", "centered")
 
