@@ -24,6 +24,11 @@ def dies_on_the_second(index: int) -> object:
     return REAL_WORKER_FIT(index)
 
 
+def kills_itself(_: object) -> None:
+    """A chain worker that kills its own process (runs in the forked worker)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def test_a_worker_killed_mid_fit_fails_that_fit_and_the_run_goes_on(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     pool = compile_config(write_project(
@@ -52,3 +57,68 @@ def test_a_worker_killed_mid_fit_fails_that_fit_and_the_run_goes_on(tmp_path: Pa
     assert not lost.ok
     assert all(r.ok or r.error == lost.error for r in results)  # each fit either came back or is reported lost
     assert sorted(i for i, _ in reported) == list(range(1, len(names) + 1))
+
+
+# -- a fit's chains split over processes (the default when one fit is checked on two cores) ------
+
+@pytest.mark.parametrize("chains, jobs, groups", [
+    (4, 2, [(0, 2), (2, 2)]), (4, 3, [(0, 2), (2, 1), (3, 1)]), (3, 5, [(0, 1), (1, 1), (2, 1)]),
+    (4, 1, [(0, 4)]), (1, 2, [(0, 1)]), (5, 0, [(0, 5)]),
+])
+def test_chain_groups_are_contiguous_and_even(chains: int, jobs: int, groups: list[tuple[int, int]]) -> None:
+    assert fits.chain_groups(chains, jobs) == groups
+
+
+def test_default_chain_jobs_fill_the_cores_the_fit_processes_leave(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    pool = compile_config(write_project(tmp_path / "p", four_rows(), sampler={"chains": 4})).pool()
+    for cores, fit_jobs, want in [(2, 1, 2), (2, 2, 1), (8, 1, 4), (8, 2, 4), (1, 1, 1), (3, 2, 1)]:
+        monkeypatch.setattr(fits, "_cores", lambda c=cores: c)
+        assert fits.default_chain_jobs(pool, fit_jobs) == want, (cores, fit_jobs)
+
+
+def _one_fit_pool(tmp_path: Path, chains: int = 3) -> object:
+    return compile_config(write_project(
+        tmp_path / "p", four_rows(), sampler={"chains": chains, "draws": 60, "tune": 60, "random_seed": 11},
+        sensitivity={"prior": False, "uncertainty": False, "leave_one_out": False})).pool()
+
+
+def test_split_chains_draw_what_one_process_draws(tmp_path: Path) -> None:
+    """Chains 0-1 here and chain 2 in a forked process (chain_seed) = three chains in one process:
+    every draw and every sampler statistic, chains numbered 0.."""
+    import numpy as np
+
+    pool = _one_fit_pool(tmp_path)
+    (fit,) = fits.checked_fits(pool)
+    models = fits.build_models(pool, [fit])
+    one = fits.run_fit(pool, models, fit)
+    split = fits.run_fit(pool, models, fit, chain_jobs=2)
+    assert one.ok and split.ok
+    for group in ("posterior", "sample_stats"):
+        a, b = getattr(one.idata, group), getattr(split.idata, group)
+        assert list(b["chain"].values) == [0, 1, 2] and set(a.data_vars) == set(b.data_vars)
+        for name in a.data_vars:
+            if name not in ("perf_counter_diff", "perf_counter_start", "process_time_diff"):
+                assert np.array_equal(a[name].values, b[name].values, equal_nan=True), (group, name)
+    assert one.diagnostics == split.diagnostics
+
+
+def test_a_chain_worker_killed_fails_the_fit_and_does_not_hang(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = _one_fit_pool(tmp_path, chains=2)
+    (fit,) = fits.checked_fits(pool)
+    models = fits.build_models(pool, [fit])
+    monkeypatch.setattr(fits, "_worker_chains", kills_itself)
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the fit still waits for the dead chain worker")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        res = fits.run_fit(pool, models, fit, chain_jobs=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not res.ok and res.error is not None and res.error.startswith(
+        "WorkerDied: a sampling worker process died (killed by signal 9 (SIGKILL)")

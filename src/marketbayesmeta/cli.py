@@ -27,6 +27,11 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+FIT_JOBS_HELP = ("worker processes for the fits of one plan (default: one per core, at most 4, and a fit alone "
+                 "on two or more cores splits its chains between them; 1: everything in one process; results "
+                 "do not depend on it)")
+
+
 def _out(text: str) -> None:
     print(for_terminal(text), flush=True)  # user text inside: no escape sequences reach the terminal
 
@@ -266,8 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dask", metavar="ADDRESS", help="run the plan's pools on an existing Dask distributed cluster "
                    "(e.g. tcp://scheduler:8786; needs the [dask] extra); same bytes as a local run")
     s.add_argument("--fit-jobs", type=int, default=None, metavar="N",
-                   help="worker processes for the fits of one plan (default: one per core, at most 4; "
-                        "results do not depend on it)")
+                   help=FIT_JOBS_HELP)
     s.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=cmd_execute)
 
@@ -276,8 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=1, help="pools to run at once (portfolio configs)")
     s.add_argument("--dask", metavar="ADDRESS", help="run the pools on an existing Dask distributed cluster")
     s.add_argument("--fit-jobs", type=int, default=None, metavar="N",
-                   help="worker processes for the fits of one plan (default: one per core, at most 4; "
-                        "results do not depend on it)")
+                   help=FIT_JOBS_HELP)
     s.add_argument("--out", help="run directory (default: outputs.directory)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=cmd_run)

@@ -149,9 +149,21 @@ def build_model(y: np.ndarray, se: np.ndarray, *, mu_mean: float, mu_sd: float, 
     return FitModel(model=model, family=family, parameterisation=parameterisation, target_accept=target_accept)
 
 
+def chain_seed(seed: int, first: int) -> np.random.Generator:
+    """The random state ``pm.sample(random_seed=...)`` turns into the streams of chains ``first``,
+    ``first + 1``, ...: PyMC spawns one child per chain from the seed's SeedSequence, so a
+    SeedSequence that has already spawned ``first`` children gives the later chains' streams.
+    Sampling chains 0-1 with ``chain_seed(s, 0)`` and 2-3 with ``chain_seed(s, 2)`` draws what
+    four chains with seed ``s`` draw (PyMC resets the NUTS step's tuning for every chain)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, n_children_spawned=first)))
+
+
 def sample_model(fm: FitModel, *, draws: int, tune: int, chains: int, seed: int, progressbar: bool,
-                 nuts_sampler: str = "pymc") -> Any:
-    """Sample ``fm`` with its current inputs; returns ArviZ InferenceData (posterior: mu, tau)."""
+                 nuts_sampler: str = "pymc", first_chain: int = 0) -> Any:
+    """Sample ``fm`` with its current inputs; returns ArviZ InferenceData (posterior: mu, tau).
+
+    With PyMC, ``first_chain`` > 0 samples chains ``first_chain`` .. ``first_chain + chains - 1``
+    of the run with this seed (see :func:`chain_seed`), numbered from 0 in the result."""
     if nuts_sampler == "nutpie":
         import nutpie
 
@@ -160,8 +172,8 @@ def sample_model(fm: FitModel, *, draws: int, tune: int, chains: int, seed: int,
     else:
         with fm.model:
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, step=fm.step(), trace=fm.trace(),
-                              random_seed=seed, progressbar=progressbar, compute_convergence_checks=False,
-                              return_inferencedata=True)
+                              random_seed=chain_seed(seed, first_chain), progressbar=progressbar,
+                              compute_convergence_checks=False, return_inferencedata=True)
     got = (idata.posterior.sizes.get("chain", 0), idata.posterior.sizes.get("draw", 0))
     if got != (chains, draws):
         # PyMC catches KeyboardInterrupt mid-sampling and returns truncated chains; a run built on

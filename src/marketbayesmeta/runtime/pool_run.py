@@ -27,7 +27,14 @@ from ..run_status import RunStatus
 from . import tables
 from .csvio import write_table
 from .dispatch import in_task_worker
-from .fits import PRECISION_CHECKS, FitResult, checked_fits, default_fit_jobs, sample_fits
+from .fits import (
+    PRECISION_CHECKS,
+    FitResult,
+    checked_fits,
+    default_chain_jobs,
+    default_fit_jobs,
+    sample_fits,
+)
 from .numbers import write_numbers
 from .status import StatusBook
 
@@ -243,9 +250,12 @@ def _run_pool(pool: Pool, directory: Path, ctx: RunContext, kernel: Any) -> Pool
         progress.say(f"{pool.name}: exact numbers for {len(pool.fits)} fit(s); MCMC check of {checked} "
                      f"({pool.sampler.chains} chains × {pool.sampler.draws} draws)")
         jobs = default_fit_jobs(pool) if ctx.fit_jobs is None else max(1, ctx.fit_jobs)
+        # cores the fit processes leave idle split a fit's chains (by default only: --fit-jobs 1
+        # samples in one process)
+        chain_jobs = default_chain_jobs(pool, jobs) if ctx.fit_jobs is None else 1
         if in_task_worker():
-            jobs = 1  # a pool running in a worker samples its fits in that process
-        results = sample_fits(pool, lambda i, r: progress.fit(i, checked, r), jobs=jobs,
+            jobs = chain_jobs = 1  # a pool running in a worker samples its fits in that process
+        results = sample_fits(pool, lambda i, r: progress.fit(i, checked, r), jobs=jobs, chain_jobs=chain_jobs,
                               close_fds=ctx.close_fds, say=progress.say,
                               progressbar=not ctx.quiet and jobs == 1 and sys.stderr.isatty())
         raise_if_received()  # a signal PyMC or a worker pool swallowed (issue 16)
