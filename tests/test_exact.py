@@ -499,6 +499,21 @@ def test_expectation_of_a_moment_that_does_not_exist_is_infinite():
     assert np.isfinite(root)
     both = post.expectation(lambda tau, m, v: np.stack([2 * np.log(tau), 0.5 * np.log(tau)], axis=-1))
     assert both[0] == np.inf and both[1] == pytest.approx(root, rel=1e-12)  # one diverging, one not
+    # each function's decay is judged against its own peak: a diverging one far below another's
+    # scale is still seen diverging
+    scaled = post.expectation(lambda tau, m, v: np.stack([np.zeros_like(tau), 2 * np.log(tau) - 200.0], axis=-1))
+    assert scaled[0] == pytest.approx(1.0, rel=1e-12) and scaled[1] == np.inf
+
+
+def test_expectation_extends_the_grid_without_numpy_warnings():
+    """Far out, tau² overflows in the density (it is then -inf, not a number): no warning reaches a
+    caller, who may run with warnings as errors."""
+    import warnings
+
+    post = exact_posterior([0.5], [0.3], mu_mean=0.0, mu_sd=1.0, tau_scale=0.5, tau_family="half_cauchy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert post.expectation(lambda tau, m, v: 2 * np.log(tau)) == np.inf
 
 
 def test_exponential_moment_is_finite_follows_the_prior_tail():

@@ -47,6 +47,10 @@ class Module:
     path: str  # under src/marketbayesmeta/
     tests: tuple[str, ...]  # test files (under tests/) that cover it and run fast
     marker: str = FAST
+    # mutmut stops a mutant's tests after (their time + 1 s) x this x 2 CPU seconds and counts it as a
+    # timeout (killed: the mutant made the code that much slower). mutmut's default 15 gives a grid
+    # mutant of exact.py, whose tests take ~40 s, 20 minutes per mutant that loops.
+    timeout_multiplier: float = 15.0
 
 
 MODULES: dict[str, Module] = {
@@ -54,7 +58,7 @@ MODULES: dict[str, Module] = {
     "prepare": Module("compiler/prepare.py", ("test_prepare.py", "test_compiler.py")),
     "duplicates": Module("compiler/duplicates.py", ("test_duplicates.py", "test_compiler.py")),
     "readiness": Module("compiler/readiness.py", ("test_verdicts.py", "test_compiler.py")),
-    "exact": Module("runtime/exact.py", ("test_exact.py",)),
+    "exact": Module("runtime/exact.py", ("test_exact.py",), timeout_multiplier=3.0),
     "posterior": Module("runtime/posterior.py", ("test_derive.py", "test_numbers.py",
                                                   "test_posterior_summaries.py")),
     "tables": Module("runtime/tables.py", ("test_csv_safety.py", "test_numbers.py", "test_tables.py")),
@@ -111,6 +115,7 @@ also_copy = ["examples", "specs", "docs"]
 pytest_add_cli_args = ["-m", "{module.marker}", "-p", "no:cacheprovider", "--hypothesis-profile=mutation"]
 pytest_add_cli_args_test_selection = [{tests}]
 use_git_change_detection = false
+timeout_multiplier = {module.timeout_multiplier}
 """
 
 
@@ -136,7 +141,8 @@ def _copy(sub: str, work: Path) -> None:
 
 def _mutmut_env() -> dict[str, str]:
     # MARKETBAYESMETA_WARM_REFERENCES: tests/value_cases.py builds its grids once, in mutmut's fork server
-    return {**os.environ, "PYTHONHASHSEED": "0", "MARKETBAYESMETA_WARM_REFERENCES": "1"}
+    # MARKETBAYESMETA_MUTATION: tests/conftest.py runs the slowest tests last (the first failure ends a mutant)
+    return {**os.environ, "PYTHONHASHSEED": "0", "MARKETBAYESMETA_WARM_REFERENCES": "1", "MARKETBAYESMETA_MUTATION": "1"}
 
 
 def run_module(name: str, module: Module, children: int) -> dict:
@@ -187,6 +193,7 @@ def retest_module(name: str, module: Module, children: int) -> dict:
     previous = json.loads(done.read_text(encoding="utf-8")) if done.exists() else {}
     shutil.rmtree(work / "tests")
     _copy("tests", work)
+    (work / "pyproject.toml").write_text(_pyproject(module), encoding="utf-8")  # today's settings (timeouts)
     started = dt.datetime.now()
     codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
     pending = [key for key, code in codes.items() if code is None]
