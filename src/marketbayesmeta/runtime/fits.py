@@ -198,12 +198,13 @@ def _concat_chains(parts: list[Any]) -> Any:
     return idata
 
 
-def _worker_chains(args: tuple[Any, ...]) -> Any:
-    """A forked chain worker: sample one group of a fit's chains (see :func:`sample_chains`)."""
+def _worker_chains(group: tuple[int, int]) -> Any:
+    """Sample one group ``(first, count)`` of a fit's chains in a forked chain worker; an error or an
+    interrupt comes back as a value (see :func:`sample_chains`)."""
     from .model import sample_model
 
     fm, draws, tune, seed = _STATE["chains"]  # inherited through the fork: a compiled model does not pickle
-    first, count = args
+    first, count = group
     try:
         return sample_model(fm, draws=draws, tune=tune, chains=count, seed=seed, progressbar=False,
                             first_chain=first)
@@ -211,12 +212,37 @@ def _worker_chains(args: tuple[Any, ...]) -> Any:
         return exc if isinstance(exc, Exception) else _WorkerInterrupted()
 
 
+def _chain_worker_main(send: Any, group: tuple[int, int], close_fds: tuple[int, ...]) -> None:
+    _worker_init(close_fds)
+    send.send(_worker_chains(group))
+    send.close()
+
+
+def _chain_result(proc: Any, recv: Any) -> Any:
+    """The chain worker's result; WorkerDied if it ended without one (killed, out of memory, ...)."""
+    while True:
+        if recv.poll(0.5):
+            try:
+                return recv.recv()
+            except EOFError:
+                break
+        if proc.exitcode is not None and not recv.poll(0):
+            break
+    proc.join()
+    raise WorkerDied(_died(int(proc.exitcode), "and the fit's chains it was sampling were lost with it"))
+
+
 def sample_chains(fm: Any, pool: Pool, *, draws: int, seed: int, progressbar: bool = False, chain_jobs: int = 1,
                   close_fds: tuple[int, ...] = ()) -> Any:
     """Sample one fit's chains, here or (``chain_jobs`` > 1, PyMC's NUTS, fork available) split
     over this process and ``chain_jobs - 1`` forked ones that inherit the compiled model: the same
     draws either way (:func:`~.model.chain_seed`), in about half the time on two idle cores. A fit
-    alone in a run would otherwise sample its four chains one after another on one core."""
+    alone in a run would otherwise sample its four chains one after another on one core.
+
+    Each forked process samples one group and sends it back through a pipe, then exits (plain
+    processes, not a multiprocessing pool: a pool whose worker was killed can deadlock when it is
+    terminated); one that dies without sending fails the fit with WorkerDied, and an interrupt kills
+    them all."""
     from .model import sample_model
 
     s = pool.sampler
@@ -224,36 +250,33 @@ def sample_chains(fm: Any, pool: Pool, *, draws: int, seed: int, progressbar: bo
     if len(groups) == 1 or s.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
         return sample_model(fm, draws=draws, tune=s.tune, chains=s.chains, seed=seed, progressbar=progressbar,
                             nuts_sampler=s.nuts_sampler)
+    ctx = multiprocessing.get_context("fork")
+    workers: list[tuple[Any, Any]] = []
     _STATE["chains"] = (fm, draws, s.tune, seed)
     try:
-        workers = multiprocessing.get_context("fork").Pool(len(groups) - 1, initializer=_worker_init,
-                                                           initargs=(close_fds,))
-    finally:
-        del _STATE["chains"]
-    seen: dict[int, Any] = {p.pid: p for p in getattr(workers, "_pool", [])}
-    try:
-        pending = [workers.apply_async(_worker_chains, (group,)) for group in groups[1:]]
-        workers.close()
+        for group in groups[1:]:
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_chain_worker_main, args=(send, group, close_fds), daemon=True)
+            proc.start()
+            send.close()
+            workers.append((proc, recv))
         first, count = groups[0]
         parts = [sample_model(fm, draws=draws, tune=s.tune, chains=count, seed=seed, progressbar=False,
                               first_chain=first)]
-        for job in pending:
-            while not job.ready():
-                job.wait(0.5)
-                lost = _lost_fits_error(workers, seen)
-                if lost is not None and not job.ready():
-                    raise WorkerDied(lost.removeprefix("WorkerDied: "))
-            part = job.get()
+        for proc, recv in workers:
+            part = _chain_result(proc, recv)
             if isinstance(part, _WorkerInterrupted):
                 raise KeyboardInterrupt("a chain worker was interrupted")
             if isinstance(part, Exception):
                 raise part
             parts.append(part)
-    except BaseException:
-        workers.terminate()
-        raise
     finally:
-        workers.join()
+        del _STATE["chains"]
+        for proc, recv in workers:
+            if proc.exitcode is None:
+                proc.kill()
+            proc.join()
+            recv.close()
     return _concat_chains(parts)
 
 
@@ -342,11 +365,14 @@ def _lost_fits_error(workers: Any, seen: dict[int, Any]) -> str | None:
     dead = [p.exitcode for p in seen.values() if p.exitcode is not None]
     if not dead:
         return None
-    code = dead[0]
+    return "WorkerDied: " + _died(dead[0], "and the fits not finished yet were lost with it")
+
+
+def _died(code: int, lost: str) -> str:
+    """What to tell the user when a sampling process ended with exit code ``code``."""
     how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
-    return (f"WorkerDied: a sampling worker process died ({how}: out of memory, or a crash in compiled code) "
-            "and the fits not finished yet were lost with it; run again, with --fit-jobs 1 to sample in "
-            "one process")
+    return (f"a sampling worker process died ({how}: out of memory, or a crash in compiled code) {lost}; "
+            "run again, with --fit-jobs 1 to sample in one process")
 
 
 def _cores() -> int:
