@@ -552,3 +552,42 @@ def test_theta_components_and_normal_mixture():
     assert (mu.lower, mu.upper) == (pytest.approx(post.mu.quantile(0.1)), pytest.approx(post.mu.quantile(0.9)))
     assert post.normal_mixture(m, v + tau**2, infinite_var=True).sd == np.inf
     assert np.isfinite(post.normal_mixture(m, v + tau**2).sd)
+
+
+def test_tau_quantiles_below_the_grid_follow_the_density_at_zero():
+    """Below the grid's first node the density of tau is flat (all three priors have a finite,
+    positive density at 0), so P(tau <= x) = p(0)·x there and the q-quantile is q / p(0), with
+    p(0) = prior(0)·p(y | tau = 0) / p(y) from the literal densities on a fine grid in log tau."""
+    y, s, m0, sd0, scale = SCHOOLS_Y, SCHOOLS_S, 0.0, 20.0, 10.0
+    for family in ("half_normal", "half_cauchy", "exponential"):
+        post = exact_posterior(y, s, mu_mean=m0, mu_sd=sd0, tau_scale=scale, tau_family=family)
+        t = np.linspace(np.log(scale) - 21, np.log(scale) + 12, 200_001)
+
+        def log_joint(tau):
+            v = np.asarray(tau, float)[:, None] ** 2 + s**2
+            cov_free = multivariate_normal_loglik(y, v, m0, sd0)
+            return cov_free + TAU_PRIORS[family](tau, scale)
+
+        log_z = special.logsumexp(log_joint(np.exp(t)) + t) + np.log(t[1] - t[0])
+        p0 = float(np.exp(log_joint(np.array([0.0]))[0] - log_z))
+        for q in (1e-13, 1e-11):
+            assert post.tau.quantile(q) == pytest.approx(q / p0, rel=1e-6), (family, q)
+
+
+def multivariate_normal_loglik(y, v, m0, sd0):
+    """log N(y; m0 1, diag(v) + sd0² 11') for rows of variances ``v`` (G, K), by Sherman–Morrison."""
+    w = 1 / v
+    prec = 1 / sd0**2 + w.sum(axis=1)
+    quad = (w * y**2).sum(axis=1) + m0**2 / sd0**2 - (w @ y + m0 / sd0**2) ** 2 / prec
+    return -0.5 * (y.size * np.log(2 * np.pi) + np.log(v).sum(axis=1) + np.log(sd0**2 * prec) + quad)
+
+
+def test_grid_size_is_honoured():
+    """grid_size sets the node spacing: a coarse grid moves the numbers a little (quadrature error),
+    a finer one than the default agrees with it to many digits."""
+    kw = dict(mu_mean=0.0, mu_sd=20.0, tau_scale=10.0)
+    default = exact_posterior(SCHOOLS_Y, SCHOOLS_S, **kw)
+    coarse = exact_posterior(SCHOOLS_Y, SCHOOLS_S, grid_size=8, **kw)
+    fine = exact_posterior(SCHOOLS_Y, SCHOOLS_S, grid_size=256, **kw)
+    assert coarse.mu.sd != default.mu.sd and coarse.mu.sd == pytest.approx(default.mu.sd, rel=1e-2)
+    assert fine.mu.sd == pytest.approx(default.mu.sd, rel=1e-9)
