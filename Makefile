@@ -69,11 +69,12 @@ validation: $(STAMP)
 # Mutation testing (mutmut) of the modules that produce numbers or verdicts, each with the fast tests
 # that cover it; summary in docs/validation/mutation.txt (and .json). Not part of .ci/run.
 # A subset: make mutation MODULES="units duplicates" (names: python tools/mutation.py --list).
-# After adding tests for a module's survivors: make mutation MODULES=numbers RETEST=1 (only those mutants).
+# After adding tests for a module's survivors: make mutation MODULES=numbers RETEST=1 (only those mutants;
+# RETEST=unexplained: only those not listed in tests/mutation-notes.md).
 MODULES ?=
 RETEST ?=
 mutation: $(STAMP)
-	nice -n 10 $(BIN)/python tools/mutation.py $(if $(RETEST),--retest) $(MODULES)
+	nice -n 10 $(BIN)/python tools/mutation.py $(if $(RETEST),--retest) $(if $(filter unexplained,$(RETEST)),--unexplained) $(MODULES)
 
 # Issue 17's planted bugs, each alone in a scratch copy, against the tests that should catch it (fast
 # subset, then the statistical tests when those pass); docs/validation/planted-bugs.md (and .json).

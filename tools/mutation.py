@@ -177,7 +177,7 @@ def _result(work: Path, module: Module, *, seconds: float) -> dict:
     return result
 
 
-def retest_module(name: str, module: Module, children: int) -> dict:
+def retest_module(name: str, module: Module, children: int, *, unexplained_only: bool = False) -> dict:
     """Finish and re-test a module's last run with the current tests (``--retest``): mutants it did
     not get to (an interrupted run) are run, then those not killed are run again (after tests were
     added for its survivors). Killed mutants stay killed: the module's source has not changed since
@@ -198,6 +198,9 @@ def retest_module(name: str, module: Module, children: int) -> dict:
     codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
     pending = [key for key, code in codes.items() if code is None]
     not_killed = sorted(k for k, c in codes.items() if c is not None and _status(c) not in (KILLED, TIMEOUT))
+    if unexplained_only:  # the survivors listed in tests/mutation-notes.md keep their verdict
+        listed = equivalent_mutants()
+        not_killed = [k for k in not_killed if k not in listed]
     runs = ([[]] if pending else []) + ([not_killed] if not_killed else [])  # [] = the mutants not run yet
     with (work / "mutmut-retest.log").open("w", encoding="utf-8") as f:
         for names in runs:
@@ -312,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retest", action="store_true",
                         help="re-run only the mutants the last run of each module did not kill, with the current "
                              "tests (its source must be unchanged)")
+    parser.add_argument("--unexplained", action="store_true",
+                        help="with --retest: re-run only the survivors not listed in tests/mutation-notes.md")
     args = parser.parse_args(argv)
     if args.list:
         for name, m in MODULES.items():
@@ -324,8 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {} if args.fresh else previous_results()
     for name in names:
         print(f"mutation: {name} ({MODULES[name].path}) ...", flush=True)
-        run = retest_module if args.retest else run_module
-        results[name] = run(name, MODULES[name], args.children)
+        if args.retest:
+            results[name] = retest_module(name, MODULES[name], args.children, unexplained_only=args.unexplained)
+        else:
+            results[name] = run_module(name, MODULES[name], args.children)
     results = {name: results[name] for name in MODULES if name in results}
     table, data, ok = summarise(results, equivalent_mutants())
     write_summary(table, data, names)
