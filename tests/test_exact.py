@@ -591,3 +591,10 @@ def test_grid_size_is_honoured():
     fine = exact_posterior(SCHOOLS_Y, SCHOOLS_S, grid_size=256, **kw)
     assert coarse.mu.sd != default.mu.sd and coarse.mu.sd == pytest.approx(default.mu.sd, rel=1e-2)
     assert fine.mu.sd == pytest.approx(default.mu.sd, rel=1e-9)
+
+
+def test_the_posterior_records_its_priors():
+    """exact_tables reads the priors back (Bayes factors, prior checks): every key, as floats."""
+    post = exact_posterior([1, 2, 3], [1, 1, 2], mu_mean=0, mu_sd=5, tau_scale=2, tau_family="exponential")
+    assert post.priors == {"mu_mean": 0.0, "mu_sd": 5.0, "tau_scale": 2.0, "tau_family": "exponential"}
+    assert all(type(post.priors[k]) is float for k in ("mu_mean", "mu_sd", "tau_scale"))
