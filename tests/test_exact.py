@@ -598,3 +598,18 @@ def test_the_posterior_records_its_priors():
     post = exact_posterior([1, 2, 3], [1, 1, 2], mu_mean=0, mu_sd=5, tau_scale=2, tau_family="exponential")
     assert post.priors == {"mu_mean": 0.0, "mu_sd": 5.0, "tau_scale": 2.0, "tau_family": "exponential"}
     assert all(type(post.priors[k]) is float for k in ("mu_mean", "mu_sd", "tau_scale"))
+
+
+def test_log_marginal_tau_in_chunks_matches_one_piece():
+    """More nodes x studies than one work array holds (2e6 elements): computed chunk by chunk, every
+    node's value is the one-piece closed form."""
+    rng = np.random.default_rng(5)
+    k = 1000
+    y, s = rng.normal(0.1, 0.3, k), rng.uniform(0.1, 0.5, k)
+    taus = np.exp(np.linspace(-8, 3, 2500))  # 2.5e6 elements: two chunks
+    loglik, mean, var = log_marginal_tau(taus, y, s, 0.2, 1.5)
+    v = taus[:, None] ** 2 + s**2
+    np.testing.assert_allclose(loglik, multivariate_normal_loglik(y, v, 0.2, 1.5), rtol=1e-12)
+    prec = 1 / 1.5**2 + (1 / v).sum(axis=1)
+    np.testing.assert_allclose(var, 1 / prec, rtol=1e-12)
+    np.testing.assert_allclose(mean, (0.2 / 1.5**2 + (y / v).sum(axis=1)) / prec, rtol=1e-12)
