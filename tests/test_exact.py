@@ -368,30 +368,49 @@ def test_small_k_runs_in_milliseconds():
     assert time.perf_counter() - start < 1.0  # typically ~20 ms
 
 
+SHAPES = "y and se must be 1-D and of equal length"
+POSITIVE = "must be finite and > 0"
+
+
 @pytest.mark.parametrize(
-    "y, se, kw",
+    "y, se, kw, message",
     [
-        ([], [], {}),
-        ([1.0, np.nan], [1.0, 1.0], {}),
-        ([1.0, np.inf], [1.0, 1.0], {}),
-        ([1.0, 2.0], [1.0, 0.0], {}),
-        ([1.0, 2.0], [1.0, -1.0], {}),
-        ([1.0, 2.0], [1.0, np.nan], {}),
-        ([1.0, 2.0], [1.0], {}),
-        ([[1.0, 2.0]], [[1.0, 1.0]], {}),
-        ([1.0], [1.0], {"mu_sd": 0.0}),
-        ([1.0], [1.0], {"mu_sd": np.inf}),
-        ([1.0], [1.0], {"tau_scale": -1.0}),
-        ([1.0], [1.0], {"mu_mean": np.nan}),
-        ([1.0], [1.0], {"tau_family": "half_laplace"}),
-        ([1.0], [1.0], {"interval": 1.0}),
-        ([1.0], [1.0], {"grid_size": 3}),
+        ([], [], {}, "need at least one study"),
+        ([1.0, np.nan], [1.0, 1.0], {}, "y must be finite"),
+        ([1.0, np.inf], [1.0, 1.0], {}, "y must be finite"),
+        ([1.0, 2.0], [1.0, 0.0], {}, "se " + POSITIVE),
+        ([1.0, 2.0], [1.0, -1.0], {}, "se " + POSITIVE),
+        ([1.0, 2.0], [1.0, np.nan], {}, "se " + POSITIVE),
+        ([1.0, 2.0], [1.0], {}, SHAPES),
+        ([[1.0, 2.0]], [[1.0, 1.0]], {}, SHAPES),
+        ([[1.0, 2.0]], [1.0, 1.0], {}, SHAPES),  # one of them 2-D, the sizes equal
+        ([1.0, 2.0], [[1.0, 1.0]], {}, SHAPES),
+        ([1.0], [1.0], {"mu_sd": 0.0}, "mu_sd " + POSITIVE),
+        ([1.0], [1.0], {"mu_sd": np.inf}, "mu_sd " + POSITIVE),
+        ([1.0], [1.0], {"tau_scale": -1.0}, "tau_scale " + POSITIVE),
+        ([1.0], [1.0], {"tau_scale": np.nan}, "tau_scale " + POSITIVE),
+        ([1.0], [1.0], {"mu_mean": np.nan}, "mu_mean must be finite"),
+        ([1.0], [1.0], {"tau_family": "half_laplace"},
+         "unknown tau prior family 'half_laplace'; known: half_normal, half_cauchy, exponential"),
+        ([1.0], [1.0], {"interval": 1.0}, "interval must lie strictly between 0 and 1"),
+        ([1.0], [1.0], {"interval": 0.0}, "interval must lie strictly between 0 and 1"),
+        ([1.0], [1.0], {"grid_size": 3}, "grid_size must be an integer >= 8"),
+        ([1.0], [1.0], {"grid_size": 8.5}, "grid_size must be an integer >= 8"),
     ],
 )
-def test_bad_inputs_raise(y, se, kw):
+def test_bad_inputs_raise(y, se, kw, message):
+    """Each check of the input, with its own message (the exact text: the caller shows it)."""
     args = {"mu_mean": 0.0, "mu_sd": 1.0, "tau_scale": 0.5} | kw
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as err:
         exact_posterior(y, se, **args)
+    assert str(err.value) == message
+
+
+def test_inputs_at_the_edge_of_validity_are_accepted():
+    """The smallest grid (8 nodes), intervals close to 0 and 1, and one study."""
+    for kw in ({"grid_size": 8}, {"interval": 1e-6}, {"interval": 1 - 1e-6}, {"grid_size": 8.0}):
+        post = exact_posterior([0.3], [0.2], mu_mean=0.0, mu_sd=1.0, tau_scale=0.5, **kw)
+        assert np.isfinite(post.mu.mean)
 
 
 def test_quantile_probabilities_outside_the_open_unit_interval_are_refused():
