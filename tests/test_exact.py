@@ -582,10 +582,9 @@ def test_tau_quantiles_below_the_grid_follow_the_density_at_zero():
         post = exact_posterior(y, s, mu_mean=m0, mu_sd=sd0, tau_scale=scale, tau_family=family)
         t = np.linspace(np.log(scale) - 21, np.log(scale) + 12, 200_001)
 
-        def log_joint(tau):
+        def log_joint(tau, family=family):
             v = np.asarray(tau, float)[:, None] ** 2 + s**2
-            cov_free = multivariate_normal_loglik(y, v, m0, sd0)
-            return cov_free + TAU_PRIORS[family](tau, scale)
+            return multivariate_normal_loglik(y, v, m0, sd0) + TAU_PRIORS[family](tau, scale)
 
         log_z = special.logsumexp(log_joint(np.exp(t)) + t) + np.log(t[1] - t[0])
         p0 = float(np.exp(log_joint(np.array([0.0]))[0] - log_z))
