@@ -10,12 +10,14 @@ compiles into a cache of its own, ``$XDG_CACHE_HOME/marketbayesmeta/pytensor`` (
 It is chosen only when PyTensor has not been imported yet (its configuration is read once, at
 import) and only when the user has not chosen a directory: ``PYTENSOR_FLAGS`` naming
 ``base_compiledir`` or ``compiledir``, or a PyTensor configuration file (``PYTENSORRC``, default
-``~/.pytensorrc``) naming either, wins. Child processes (forked fit workers, the report kernel)
-inherit the choice through ``PYTENSOR_FLAGS``.
+``~/.pytensorrc``) naming either, wins. Child processes started afterwards (forked fit and chain
+workers, portfolio workers) inherit the choice through ``PYTENSOR_FLAGS``. It is applied where the
+runtime first imports PyMC (``fits._quiet_libraries``) and where the model is built (``model``).
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import sys
 from collections.abc import Mapping
@@ -24,20 +26,21 @@ from pathlib import Path
 _KEYS = ("base_compiledir", "compiledir")
 
 
+def _rc_names_a_directory(path: str) -> bool:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read(Path(path).expanduser(), encoding="utf-8")
+    except (OSError, RuntimeError, configparser.Error):
+        return False
+    return any(key in _KEYS for section in parser.sections() for key in parser.options(section))
+
+
 def _user_chose(env: Mapping[str, str]) -> bool:
     """Whether PYTENSOR_FLAGS or a PyTensor configuration file names a compile directory."""
     flags = [f.split("=", 1)[0].strip() for f in env.get("PYTENSOR_FLAGS", "").split(",")]
     if any(f in _KEYS for f in flags):
         return True
-    rc_files = env.get("PYTENSORRC", str(Path("~/.pytensorrc").expanduser())).split(os.pathsep)
-    for rc in rc_files:
-        try:
-            text = Path(rc).expanduser().read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if any(line.split("=", 1)[0].strip() in _KEYS for line in text.splitlines() if "=" in line):
-            return True
-    return False
+    return any(_rc_names_a_directory(rc) for rc in env.get("PYTENSORRC", "~/.pytensorrc").split(os.pathsep))
 
 
 def own_compiledir(env: Mapping[str, str]) -> Path:
@@ -49,11 +52,16 @@ def own_compiledir(env: Mapping[str, str]) -> Path:
 
 
 def flags_with_own_compiledir(env: Mapping[str, str]) -> str | None:
-    """The PYTENSOR_FLAGS value that adds our compile directory, or None when the user chose one."""
-    if _user_chose(env):
-        return None
-    path = str(own_compiledir(env))
-    if "," in path:  # PYTENSOR_FLAGS cannot quote a comma: leave PyTensor's default
+    """The PYTENSOR_FLAGS value that adds our compile directory, or None when the user chose one (or
+    there is no home directory to put it in). The path is quoted as PyTensor's parser (shlex, posix,
+    comma-separated) reads it."""
+    try:
+        if _user_chose(env):
+            return None
+        path = str(own_compiledir(env))
+        # always quoted: shlex.quote leaves a comma bare, and PyTensor splits on commas
+        path = "'" + path.replace("'", "'\"'\"'") + "'"
+    except RuntimeError:  # no home directory (Path.expanduser): leave PyTensor's default
         return None
     flags = env.get("PYTENSOR_FLAGS", "").strip(",")
     return f"{flags},base_compiledir={path}" if flags else f"base_compiledir={path}"

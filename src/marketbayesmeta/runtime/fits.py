@@ -88,6 +88,9 @@ def _quiet_libraries() -> None:
     """Silence PyMC's INFO chatter and PyTensor's BLAS warning (progress is ours to print).
 
     PyMC sets its logger level on import, so import it first."""
+    from .compiledir import use_own_compiledir
+
+    use_own_compiledir()  # before PyTensor's first import (pymc imports it)
     warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
     import pymc  # noqa: F401
     logging.getLogger("pymc").setLevel(logging.ERROR)
@@ -247,7 +250,8 @@ def sample_chains(fm: Any, pool: Pool, *, draws: int, seed: int, progressbar: bo
 
     s = pool.sampler
     groups = chain_groups(s.chains, chain_jobs)
-    if len(groups) == 1 or s.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
+    if (len(groups) == 1 or s.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):  # a daemonic process may not start children
         return sample_model(fm, draws=draws, tune=s.tune, chains=s.chains, seed=seed, progressbar=progressbar,
                             nuts_sampler=s.nuts_sampler)
     ctx = multiprocessing.get_context("fork")
@@ -257,9 +261,11 @@ def sample_chains(fm: Any, pool: Pool, *, draws: int, seed: int, progressbar: bo
         for group in groups[1:]:
             recv, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_chain_worker_main, args=(send, group, close_fds), daemon=True)
-            proc.start()
-            send.close()
             workers.append((proc, recv))
+            try:
+                proc.start()
+            finally:
+                send.close()
         first, count = groups[0]
         parts = [sample_model(fm, draws=draws, tune=s.tune, chains=count, seed=seed, progressbar=False,
                               first_chain=first)]
@@ -273,9 +279,10 @@ def sample_chains(fm: Any, pool: Pool, *, draws: int, seed: int, progressbar: bo
     finally:
         del _STATE["chains"]
         for proc, recv in workers:
-            if proc.exitcode is None:
-                proc.kill()
-            proc.join()
+            if proc.pid is not None:
+                if proc.exitcode is None:
+                    proc.kill()
+                proc.join()
             recv.close()
     return _concat_chains(parts)
 
@@ -370,7 +377,10 @@ def _lost_fits_error(workers: Any, seen: dict[int, Any]) -> str | None:
 
 def _died(code: int, lost: str) -> str:
     """What to tell the user when a sampling process ended with exit code ``code``."""
-    how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
+    try:
+        how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
+    except ValueError:  # a signal without a name (real-time)
+        how = f"killed by signal {-code}"
     return (f"a sampling worker process died ({how}: out of memory, or a crash in compiled code) {lost}; "
             "run again, with --fit-jobs 1 to sample in one process")
 
