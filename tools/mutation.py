@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unexplained", action="store_true",
                         help="with --retest: re-run only the survivors not listed in tests/mutation-notes.md")
     args = parser.parse_args(argv)
+    if args.unexplained and not args.retest:
+        parser.error("--unexplained goes with --retest (it narrows which survivors are re-run)")
     if args.list:
         for name, m in MODULES.items():
             print(f"{name:12s} src/marketbayesmeta/{m.path:28s} {' '.join(m.tests)}  [-m {m.marker}]")
