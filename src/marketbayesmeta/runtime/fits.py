@@ -186,6 +186,16 @@ def chain_groups(chains: int, jobs: int) -> list[tuple[int, int]]:
     return groups
 
 
+def _chain_split(pool: Pool, chain_jobs: int) -> list[tuple[int, int]]:
+    """The chain groups a fit of ``pool`` is sampled in: one group unless its chains can be split
+    (PyMC's NUTS, fork available, and not a daemonic process, which may not start children)."""
+    s = pool.sampler
+    if (s.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
+        return [(0, s.chains)]
+    return chain_groups(s.chains, chain_jobs)
+
+
 def _concat_chains(parts: list[Any]) -> Any:
     """One InferenceData from chain groups sampled apart: posterior and sample_stats concatenated
     along ``chain`` (renumbered 0..), the other groups (data) from the first part."""
@@ -249,9 +259,8 @@ def sample_chains(fm: Any, pool: Pool, *, draws: int, seed: int, progressbar: bo
     from .model import sample_model
 
     s = pool.sampler
-    groups = chain_groups(s.chains, chain_jobs)
-    if (len(groups) == 1 or s.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods()
-            or multiprocessing.current_process().daemon):  # a daemonic process may not start children
+    groups = _chain_split(pool, chain_jobs)
+    if len(groups) == 1:
         return sample_model(fm, draws=draws, tune=s.tune, chains=s.chains, seed=seed, progressbar=progressbar,
                             nuts_sampler=s.nuts_sampler)
     ctx = multiprocessing.get_context("fork")
@@ -419,7 +428,7 @@ def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: i
     if pool.sampler.nuts_sampler != "pymc" or "fork" not in multiprocessing.get_all_start_methods():
         jobs = 1  # nutpie parallelises chains itself and samples a fit in a fraction of a second
     jobs = max(1, min(jobs, n))
-    chain_jobs = len(chain_groups(pool.sampler.chains, chain_jobs)) if jobs == 1 and pool.sampler.nuts_sampler == "pymc" else 1
+    chain_jobs = len(_chain_split(pool, chain_jobs)) if jobs == 1 else 1
     how = f"{jobs} process(es)" if chain_jobs == 1 else f"{chain_jobs} processes (its chains split between them)"
     say(f"model built ({', '.join(str(k[0]) for k in models)}) … {time.perf_counter() - t0:.1f} s; sampling {n} fit(s) "
         f"in {how}")
