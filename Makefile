@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: example check check-statistical check-browser bench schema reference validation mutation planted golden lock clean check-interrupts
+.PHONY: example check check-statistical check-browser bench schema reference validation mutation planted golden lock clean check-interrupts warm-up-run
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 2; }
@@ -86,6 +86,11 @@ planted: $(STAMP)
 # Re-pin tests/data/golden/example_plan.json after a deliberate change to the plan (review the diff).
 golden: $(STAMP)
 	$(BIN)/python tests/golden.py
+
+# Re-make the canned run the report kernel warms up on (src/marketbayesmeta/report/warm_up_run/) after
+# a change to an output file's columns (tests/test_report_warm_up.py says when).
+warm-up-run: $(STAMP)
+	$(BIN)/python tools/warm_up_run.py
 
 # Re-resolve the pinned versions: install the latest allowed by pyproject.toml in a scratch venv
 # and write them to constraints.txt. Review the diff, run make check and make check-statistical.

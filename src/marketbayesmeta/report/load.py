@@ -422,28 +422,3 @@ def load_run(run_dir: str | Path) -> RunData:
             run.problems.append(f"{name}: cannot be read ({type(exc).__name__}: {exc})")
     return run
 
-
-def warm_up() -> None:
-    """Do once, on nothing from a run, what a report's first notebook would otherwise pay for:
-    the lazy imports of reading a posterior.nc group (xarray's backends and decoders, h5py and
-    whatever chunk managers are installed) and of drawing and saving a figure (the Agg renderer,
-    the font cache). A :class:`~.notebook.ReportKernel` runs this while the caller samples."""
-    import tempfile
-
-    import numpy as np
-
-    from .plots.common import figure_png, plt
-
-    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="mbm-warm-up-") as tmp:
-        warnings.simplefilter("ignore")
-        import xarray as xr
-
-        path = Path(tmp) / "posterior.nc"
-        xr.Dataset({"mu": (("chain", "draw"), np.zeros((1, 2)))}).to_netcdf(path, group="posterior",
-                                                                             engine="h5netcdf")
-        with xr.open_dataset(path, group="posterior", engine="h5netcdf") as ds:
-            ds.load()
-    fig, ax = plt().subplots(figsize=(2, 1), layout="constrained")
-    ax.plot([0, 1], [0, 1], "o-")
-    ax.set_title("warm-up")
-    figure_png(fig)

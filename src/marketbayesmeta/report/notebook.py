@@ -100,15 +100,16 @@ def _kernel_manager(tmp: Path, ipc_dir: Path) -> Any:
     return km
 
 
-# Sent to a new kernel as soon as it starts (static code, nothing from a run): the report's imports,
-# so that they load while the caller is still sampling, and the first notebook finds them loaded.
+# Sent to a new kernel as soon as it starts (static code, nothing from a run): the report's imports
+# and one pass over every section on a canned run (report.warm_up), so that they run while the
+# caller is still sampling, and the first notebook finds everything loaded and warm.
 WARM_UP = """\
 import warnings
 warnings.filterwarnings("ignore")
 import matplotlib
 matplotlib.use("Agg")
-import marketbayesmeta.report.load
-marketbayesmeta.report.load.warm_up()
+import marketbayesmeta.report.warm_up
+marketbayesmeta.report.warm_up.warm_up()
 """
 
 # Before each notebook: an empty namespace (modules stay loaded) and the run directory as working
