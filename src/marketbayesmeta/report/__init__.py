@@ -15,6 +15,9 @@ Steps of :func:`write_reports`, in order (``write.py``):
    run warnings;
 6. **html** (``html.py``): report.html, offline (nothing fetched), wide tables scroll in their box.
 
+A :class:`~.notebook.ReportKernel` warms up as soon as it starts (``warm_up.py``): it renders every
+section once on a small canned run, so the first notebook finds matplotlib and the readers warm.
+
 What a section shows comes from: ``summary.py`` (status banner and headline), ``prose.py`` and
 ``findings.py`` (reporting language), ``tables.py`` (each table once), ``plots/`` (forest, prior
 versus posterior, sensitivity, influence and history, meta-regression, sampler), all formatting
