@@ -93,3 +93,20 @@ def test_process_kernel_lives_in_a_pid_named_temp_dir_and_closes(tmp_path: Path)
     assert not home.exists()
     assert notebook.process_kernel() is not kernel
     notebook.close_process_kernel()
+
+
+def test_a_kernel_that_dies_before_the_notebook_fails_at_once_not_after_the_timeout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preparation of a notebook waits behind the kernel's warm-up; a kernel that dies then
+    (here: it kills itself) is an error at once, not a wait for the whole timeout."""
+    import time
+
+    run_dir = make_fake_run(tmp_path / "run")
+    monkeypatch.setattr(notebook, "_ENTER", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    kernel = notebook.ReportKernel(tmp_path / "kernel-home")
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="the report kernel died before the notebook could start"):
+        kernel.execute(R.build_notebook(), run_dir, timeout=600)
+    assert time.monotonic() - started < 300  # the timeout was 600 s
+    assert not kernel.started  # closed: the next notebook starts a new kernel
+    assert not (tmp_path / "kernel-home").exists()

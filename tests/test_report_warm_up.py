@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from marketbayesmeta.outputs import CSV_FILES
-from marketbayesmeta.report import display, warm_up as W
+from marketbayesmeta.report import display
+from marketbayesmeta.report import warm_up as W
 from marketbayesmeta.report.load import MissingInput, load_run
 from marketbayesmeta.report.plots import PLOTS, render
 from marketbayesmeta.report.plots.common import plt

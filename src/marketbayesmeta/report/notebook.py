@@ -209,13 +209,21 @@ class ReportKernel:
             raise
 
     def _run(self, code: str, timeout: float) -> None:
-        """Run ``code`` silently in the kernel and wait for it; raise unless it succeeded."""
+        """Run ``code`` silently in the kernel and wait for it; raise unless it succeeded, and at
+        once (not after ``timeout``) if the kernel dies meanwhile (the code waits behind the
+        warm-up, several seconds of work)."""
         import asyncio
+        import queue
 
         async def run() -> dict[str, Any]:
             msg_id = self.kc.execute(code, silent=True, store_history=False)
             while True:
-                reply = await self.kc.get_shell_msg(timeout=timeout)
+                try:
+                    reply = await self.kc.get_shell_msg(timeout=1)
+                except queue.Empty:
+                    if not await self.km.is_alive():
+                        raise RuntimeError("the report kernel died before the notebook could start") from None
+                    continue
                 if reply["parent_header"].get("msg_id") == msg_id:
                     return reply["content"]
 
