@@ -401,3 +401,30 @@ def test_report_package_opens_with_its_steps() -> None:
     doc = R.__doc__ or ""
     steps = re.findall(r"^\d\. \*\*(\w+)\*\*", doc, re.M)
     assert steps == ["load", "markdown", "build", "execute", "check", "html"]
+
+
+def test_rank_plot_shows_where_each_chains_draws_rank(tmp_path: Path) -> None:
+    """Chain c holding the c-th quarter of the pooled draws: its outline rises above its baseline
+    in the c-th quarter of the rank axis only (height 0.8 · bins per quarter there, 0 elsewhere)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import xarray as xr
+
+    from marketbayesmeta.report.plots.sampler import plot_rank
+
+    draws = np.arange(400, dtype=float).reshape(4, 100)  # chain c: the values 100c .. 100c + 99
+    post = xr.Dataset({"mu": (("chain", "draw"), draws), "tau": (("chain", "draw"), draws[::-1].copy())})
+    run = load.RunData(run_dir=tmp_path, _posterior=SimpleNamespace(posterior=post))
+    fig = plot_rank(run)
+    try:
+        for ax, order in zip(fig.axes, (range(4), range(3, -1, -1)), strict=True):
+            outlines = list(ax.patches)
+            assert len(outlines) == 4  # one filled outline per chain
+            for c, (patch, quarter) in enumerate(zip(outlines, order, strict=True)):
+                values, edges, baseline = patch.get_data()
+                assert baseline == c and len(edges) == 21 and edges[-1] == 400
+                expected = np.where(np.arange(20) // 5 == quarter, c + 0.8 * 4, c)  # 100 draws in 5 of 20 bins
+                np.testing.assert_allclose(values, expected)
+    finally:
+        common.plt().close(fig)

@@ -48,8 +48,8 @@ def plot_rank(run: RunData) -> Any:
         bins = np.linspace(0, x.size, 21)
         for c in range(n_chain):
             counts, _ = np.histogram(ranks[c], bins=bins)
-            ax.bar(bins[:-1], counts / n_draw * len(counts) * 0.8, width=bins[1] - bins[0], bottom=c,
-                   align="edge", alpha=0.8)
+            # one filled step outline per chain (not one rectangle per bin: 8x fewer artists to draw)
+            ax.stairs(c + counts / n_draw * len(counts) * 0.8, bins, baseline=c, fill=True, alpha=0.8)
             ax.axhline(c + 0.8, color="k", ls="--", lw=0.6)
         ax.set_yticks(np.arange(n_chain) + 0.4, [f"chain {c}" for c in range(n_chain)])
         ax.set_xlabel("rank of draw (all chains pooled)")
