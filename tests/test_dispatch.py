@@ -158,7 +158,7 @@ def test_jobs_failures_do_not_lose_the_others():
     assert results[0] == 0 and results[3] == 3 and results[6] is None and results[7] == 7
     assert results[1].message == "ValueError: bad pool"
     assert results[2].message == "the worker process exited with code 7"
-    assert results[4].message == "the worker process was killed by SIGKILL"
+    assert results[4].message == "the worker process was killed by signal 9 (SIGKILL)"
     assert results[5].message == "SystemExit: 3"
     assert sorted(errors) == [1, 2, 4, 5]
     assert all(isinstance(results[i], TaskFailure) and results[i].index == i for i in errors)

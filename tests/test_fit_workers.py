@@ -127,4 +127,4 @@ def test_a_chain_worker_killed_fails_the_fit_and_does_not_hang(tmp_path: Path,
 def test_a_worker_killed_by_a_signal_without_a_name_is_still_reported() -> None:
     rt = signal.SIGRTMIN + 3
     assert fits._died(-rt, "and x was lost").startswith(f"a sampling worker process died (killed by signal {rt}: ")
-    assert "(exit code 3: " in fits._died(3, "and x was lost")
+    assert "(exited with code 3: " in fits._died(3, "and x was lost")

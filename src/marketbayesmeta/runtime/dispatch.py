@@ -102,6 +102,17 @@ def die_with_parent(parent_pid: int | None = None) -> None:
         os._exit(1)
 
 
+def how_it_ended(exitcode: int) -> str:
+    """A process's end in words, from ``multiprocessing``'s exit code (negative: the signal):
+    ``killed by signal 9 (SIGKILL)``, ``killed by signal 40`` (no name), ``exited with code 3``."""
+    if exitcode >= 0:
+        return f"exited with code {exitcode}"
+    try:
+        return f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
+    except ValueError:  # a signal without a name (real-time)
+        return f"killed by signal {-exitcode}"
+
+
 def require_distributed() -> Any:
     """The ``distributed`` module, or a ClusterError (exit 2) saying how to install it."""
     try:
@@ -227,12 +238,8 @@ class _Worker:
         code = self.proc.exitcode
         if code is None:
             return "the worker process stopped answering"
-        if code < 0:
-            try:
-                return f"the worker process was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                return f"the worker process was killed by signal {-code}"
-        return f"the worker process exited with code {code}"
+        return f"the worker process was {how_it_ended(code)}" if code < 0 else \
+            f"the worker process {how_it_ended(code)}"
 
     def stop(self, *, kill: bool) -> None:
         if self.proc.pid is None:  # never started

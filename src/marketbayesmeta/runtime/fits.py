@@ -6,7 +6,6 @@ the compiled model. Each fit has its own seed and the step is re-initialised by 
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..plan import Fit, Pool
+from .dispatch import die_with_parent, how_it_ended
 
 
 @dataclass
@@ -355,10 +355,7 @@ def _worker_init(close_fds: tuple[int, ...]) -> None:
             pass
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:  # die with the parent (Linux): no orphan keeps sampling after a SIGKILL
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    die_with_parent()  # Linux: no orphan keeps sampling after a SIGKILL
     _quiet_libraries()
 
 
@@ -386,11 +383,7 @@ def _lost_fits_error(workers: Any, seen: dict[int, Any]) -> str | None:
 
 def _died(code: int, lost: str) -> str:
     """What to tell the user when a sampling process ended with exit code ``code``."""
-    try:
-        how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
-    except ValueError:  # a signal without a name (real-time)
-        how = f"killed by signal {-code}"
-    return (f"a sampling worker process died ({how}: out of memory, or a crash in compiled code) {lost}; "
+    return (f"a sampling worker process died ({how_it_ended(code)}: out of memory, or a crash in compiled code) {lost}; "
             "run again, with --fit-jobs 1 to sample in one process")
 
 
