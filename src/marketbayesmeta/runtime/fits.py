@@ -400,9 +400,10 @@ def default_fit_jobs(pool: Pool) -> int:
 
 
 def default_chain_jobs(pool: Pool, fit_jobs: int) -> int:
-    """Processes a fit's chains are split over when ``fit_jobs`` processes leave cores idle (a run
-    checking one fit on two cores): the cores per fit process, at most one per chain."""
-    return max(1, min(_cores() // max(1, fit_jobs), pool.sampler.chains))
+    """Processes one fit's chains are split over. Only fits sampled one at a time in this process
+    are split (``fit_jobs`` 1, as when a run checks one fit; :func:`sample_fits`): over the cores,
+    at most one per chain. With ``fit_jobs`` > 1 the fit processes use the cores: 1."""
+    return 1 if fit_jobs > 1 else max(1, min(_cores(), pool.sampler.chains))
 
 
 def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: int = 1, chain_jobs: int = 1,
