@@ -130,3 +130,23 @@ def test_a_worker_killed_by_a_signal_without_a_name_is_still_reported() -> None:
     rt = signal.SIGRTMIN + 3
     assert fits._died(-rt, "and x was lost").startswith(f"a sampling worker process died (killed by signal {rt}: ")
     assert "(exited with code 3: " in fits._died(3, "and x was lost")
+
+
+def test_split_chains_keep_the_progress_bar_for_this_processs_chains(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal a fit whose chains are split still shows progress: the bar of the chains
+    sampled in this process (the forked ones sample theirs without one)."""
+    from marketbayesmeta.runtime import model
+
+    pool = _one_fit_pool(tmp_path)
+    calls: list[tuple[int, int, bool]] = []
+    real = model.sample_model
+
+    def spy(fm: object, **kw: object) -> object:
+        calls.append((int(kw.get("first_chain", 0)), int(kw["chains"]), bool(kw["progressbar"])))
+        return real(fm, **kw)
+
+    monkeypatch.setattr(model, "sample_model", spy)
+    results = fits.sample_fits(pool, lambda i, r: None, chain_jobs=2, progressbar=True)
+    assert results[0].ok
+    assert calls == [(0, 2, True)]  # chain 2 was sampled in the forked process (its call is not seen here)

@@ -276,7 +276,8 @@ def sample_chains(fm: Any, pool: Pool, *, draws: int, seed: int, progressbar: bo
             finally:
                 send.close()
         first, count = groups[0]
-        parts = [sample_model(fm, draws=draws, tune=s.tune, chains=count, seed=seed, progressbar=False,
+        # the progress bar (a terminal only) follows this process's chains; the others keep pace
+        parts = [sample_model(fm, draws=draws, tune=s.tune, chains=count, seed=seed, progressbar=progressbar,
                               first_chain=first)]
         for proc, recv in workers:
             part = _chain_result(proc, recv)
@@ -429,8 +430,8 @@ def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: i
     results: list[FitResult | None] = [None] * n
     if jobs == 1:
         for i, fit in enumerate(fits):
-            results[i] = run_fit(pool, models, fit, progressbar=progressbar and chain_jobs == 1,
-                                 chain_jobs=chain_jobs, close_fds=close_fds)
+            results[i] = run_fit(pool, models, fit, progressbar=progressbar, chain_jobs=chain_jobs,
+                                 close_fds=close_fds)
             report(i + 1, results[i])
         return [r for r in results if r is not None]
     _STATE.update(pool=pool, models=models, fits=fits)
