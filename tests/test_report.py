@@ -298,6 +298,15 @@ def test_prior_is_visible_next_to_the_posterior(rich: Path, monkeypatch: pytest.
     for ax in posteriors:
         top = max(float(p.get_xy()[:, 1].max()) for p in ax.patches)
         assert 0.5 < top / ax.get_ylim()[1] <= 1, "the posterior must fill its axis without being cut off"
+    assert all(len(ax.get_yticks()) == 0 for ax in fig.axes), "densities on their own scales carry no numbers"
+
+
+def test_trace_plot_densities_carry_no_numbers_and_traces_do(rich: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fig = _figure(monkeypatch, "trace", R.load_run(rich))
+    densities, traces = fig.axes[0::2], fig.axes[1::2]  # rows mu, tau: density left, trace right
+    assert [len(ax.get_yticks()) for ax in densities] == [0, 0]
+    assert all(len(ax.get_yticks()) > 0 for ax in traces)
+    common.plt().close(fig)
 
 
 def test_every_plot_of_an_unusable_run_is_watermarked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ The posterior (draws from posterior.nc) is usually far narrower than the prior, 
 prior is a flat line lying on the x-axis. Here each panel spans the posterior's range and draws
 the prior density on its own right-hand axis (scaled to its maximum over that range): a prior that
 is nearly flat over the range reads as "the data decide", one that bends shows where it pulls.
+Neither density axis has numbers: on their own scales they carry no meaning.
 The tau prior's density comes from the family registry (``families.family(name).pdf``).
 """
 
@@ -39,7 +40,10 @@ def _panel(ax: Any, draws: np.ndarray, lo: float, hi: float, prior_x: np.ndarray
     top = float(np.nanmax(prior_y)) if np.isfinite(prior_y).any() else 1.0
     twin.set_ylim(0, 1.5 * top if top > 0 else 1.0)
     twin.set_ylabel("prior density (own scale)", color=COLORS["prior"])
-    twin.tick_params(axis="y", colors=COLORS["prior"], labelsize=7)
+    # densities on the model scale, each on its own axis: their numbers mean nothing to a reader
+    # (the shapes and where they sit do), and their tick labels were a third of the drawing time
+    ax.set_yticks([])
+    twin.set_yticks([])
     flat = float(np.nanmin(prior_y)) / top if top > 0 else math.nan
     note = ("prior nearly flat here: the data decide" if flat > 0.9 else "the prior bends over this range")
     h1, l1 = ax.get_legend_handles_labels()

@@ -29,6 +29,7 @@ def plot_trace(run: RunData) -> Any:
         for c in range(x.shape[0]):
             axes[row, 0].hist(x[c], bins=bins, histtype="step", density=True, lw=1.2, label=f"chain {c}")
             axes[row, 1].plot(x[c], lw=0.4, alpha=0.8)
+        axes[row, 0].set_yticks([])  # density values mean nothing here; whether the chains overlap does
         axes[row, 0].set_title(f"{name} (model scale)", fontsize=9)
         axes[row, 1].set_title(f"{name} trace", fontsize=9)
         axes[row, 1].set_xlabel("draw")
