@@ -88,7 +88,16 @@ def test_warm_up_shows_every_section_of_the_canned_run_and_displays_nothing(
     assert {p.name: p.stat().st_mtime_ns for p in W.WARM_UP_RUN.iterdir()} == before  # nothing written
 
 
-def test_the_kernel_runs_the_warm_up_on_start() -> None:
+@pytest.mark.slow
+def test_a_started_kernel_has_run_the_warm_up_before_its_first_notebook(tmp_path: Path) -> None:
+    """What only warm_up() loads (the display code, posterior.nc's reader) is loaded in a kernel
+    that was just started: code sent to it waits behind the warm-up, as a notebook does."""
     from marketbayesmeta.report import notebook
 
-    assert "marketbayesmeta.report.warm_up.warm_up()" in notebook.WARM_UP
+    kernel = notebook.ReportKernel(tmp_path / "kernel-home").start()
+    try:
+        kernel._wait(kernel.kc.wait_for_ready(timeout=120))
+        kernel._run("import sys\nassert 'marketbayesmeta.report.display' in sys.modules\n"
+                    "assert 'h5netcdf' in sys.modules\n", 120)  # raises unless both hold
+    finally:
+        kernel.close()
