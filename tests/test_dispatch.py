@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -141,6 +142,13 @@ def test_jobs_gives_the_same_bytes_in_task_order(serial_results, tmp_path):
     assert order != sorted(order)  # completion order differed, task order kept
 
 
+_INHERITED: list[Any] = []
+
+
+def call_inherited(k: int) -> int:
+    return _INHERITED[0]() + k
+
+
 def test_worker_flag_is_set_in_workers_only():
     here = run_tasks([0], whoami)
     assert here == [(False, os.getpid())]
@@ -160,9 +168,26 @@ def test_jobs_failures_do_not_lose_the_others():
     assert results[2].message == "the worker process exited with code 7"
     assert results[4].message == "the worker process was killed by signal 9 (SIGKILL)"
     assert results[5].message == "SystemExit: 3"
+    assert [results[i].exitcode for i in (1, 2, 4, 5)] == [None, 7, -signal.SIGKILL, None]  # deaths only
     assert sorted(errors) == [1, 2, 4, 5]
     assert all(isinstance(results[i], TaskFailure) and results[i].index == i for i in errors)
     assert not _workers_left()  # every worker stopped and reaped
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+def test_forked_workers_run_what_does_not_pickle_and_report_a_death(start_method: str) -> None:
+    """start_method="fork" (a pool's fits, which share compiled models): the function and its state
+    come through the fork, not pickle; failures are the same as with spawned workers."""
+    tasks = [("ok", 0), ("kill",), ("ok", 2), ("ok", 3)]
+    results = run_tasks(tasks, behave, jobs=2, start_method=start_method)
+    assert results[0] == 0 and results[2] == 2 and results[3] == 3
+    assert (results[1].message, results[1].exitcode) == ("the worker process was killed by signal 9 (SIGKILL)",
+                                                          -signal.SIGKILL)
+    assert not _workers_left()
+    if start_method == "fork":
+        _INHERITED.append(lambda: 41)  # a lambda: only a forked worker can call it
+        assert run_tasks([0, 1], call_inherited, jobs=2, start_method="fork") == [41, 42]
+        _INHERITED.clear()
 
 
 def test_unsendable_task_and_result_are_task_failures():

@@ -22,7 +22,11 @@ fits in-process rather than fork fit workers of its own.
 
 Local workers are started with ``spawn`` (a fresh interpreter: nothing is inherited from the
 parent's threads, open files or run-directory lock); each imports ``fn``'s module once and then runs
-task after task. They ignore SIGINT: a Ctrl-C at the terminal is the parent's to handle.
+task after task. ``start_method="fork"`` (the fits of one pool, which share models compiled in the
+parent) inherits the parent's memory instead: ``fn`` and the tasks need not pickle, only results do.
+Workers ignore SIGINT: a Ctrl-C at the terminal is the parent's to handle. Plain processes with a
+pipe each, not a ``multiprocessing.Pool``: a pool whose worker was killed forgets the task it was
+running and can deadlock when it is terminated.
 
 Dask: ``distributed`` is an optional dependency (``pip install 'marketbayesmeta[dask]'``),
 imported only here and only when a cluster address is given. Workers must run the same
@@ -76,6 +80,7 @@ class TaskFailure:
     index: int
     message: str
     detail: str = ""
+    exitcode: int | None = None  # a local worker that died: its exit code (negative: the signal)
 
     def __str__(self) -> str:
         return f"task {self.index} failed: {self.message}"
@@ -125,13 +130,15 @@ def require_distributed() -> Any:
 
 def run_tasks(tasks: Sequence[T], fn: Callable[[T], R], *, jobs: int = 1, dask_address: str | None = None,
               on_result: Callable[[int, R], None] | None = None,
-              on_error: Callable[[int, TaskFailure], None] | None = None) -> list[R | TaskFailure]:
+              on_error: Callable[[int, TaskFailure], None] | None = None,
+              start_method: str = "spawn") -> list[R | TaskFailure]:
     """``[fn(task) for task in tasks]``, a failed task as ``TaskFailure`` in its place.
 
     ``dask_address`` ("tcp://host:port") runs the tasks on that Dask cluster (``jobs`` is then
     ignored); else ``jobs`` > 1 runs them in that many local worker processes; else here, one after
     another. ``on_result(index, result)`` / ``on_error(index, failure)`` are called in this process as
     each task ends (in order of completion); an exception they raise stops the run and propagates.
+    ``start_method`` ("spawn" or "fork") starts the local worker processes.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -139,7 +146,7 @@ def run_tasks(tasks: Sequence[T], fn: Callable[[T], R], *, jobs: int = 1, dask_a
     if dask_address is not None:
         _run_dask(tasks, fn, dask_address, results)
     elif jobs > 1 and len(tasks) > 1:
-        _run_local(tasks, fn, min(jobs, len(tasks)), results)
+        _run_local(tasks, fn, min(jobs, len(tasks)), results, start_method)
     else:
         for i, task in enumerate(tasks):
             results.done(i, _call(fn, task, i))
@@ -231,15 +238,12 @@ class _Worker:
                 return self.conn.recv()
         except (EOFError, OSError):
             pass
-        return TaskFailure(self.index, self._death()), True
-
-    def _death(self) -> str:
         self.proc.join(STOP_GRACE)
         code = self.proc.exitcode
         if code is None:
-            return "the worker process stopped answering"
-        return f"the worker process was {how_it_ended(code)}" if code < 0 else \
-            f"the worker process {how_it_ended(code)}"
+            return TaskFailure(self.index, "the worker process stopped answering"), True
+        death = f"was {how_it_ended(code)}" if code < 0 else how_it_ended(code)
+        return TaskFailure(self.index, f"the worker process {death}", exitcode=code), True
 
     def stop(self, *, kill: bool) -> None:
         if self.proc.pid is None:  # never started
@@ -258,8 +262,9 @@ class _Worker:
         self.proc.close()
 
 
-def _run_local(tasks: Sequence[Any], fn: Callable[[Any], Any], jobs: int, results: _Results) -> None:
-    ctx = multiprocessing.get_context("spawn")
+def _run_local(tasks: Sequence[Any], fn: Callable[[Any], Any], jobs: int, results: _Results,
+               start_method: str) -> None:
+    ctx = multiprocessing.get_context(start_method)
     pending = deque(range(len(tasks)))
     workers: list[_Worker] = []
 

@@ -345,41 +345,50 @@ def run_fit(pool: Pool, models: dict[tuple[Any, ...], Any], fit: Fit, *, progres
 
 
 class _WorkerInterrupted:
-    """Returned by a worker that was interrupted (a BaseException would kill a pool worker)."""
+    """Sent back by a chain worker that was interrupted (the parent then raises KeyboardInterrupt)."""
 
 
-def _worker_init(close_fds: tuple[int, ...]) -> None:
-    for fd in close_fds:  # the run-directory lock stays with the parent alone
+def _let_go_of(close_fds: tuple[int, ...]) -> None:
+    """In a forked worker: close the parent's files in ``close_fds`` (the run-directory lock stays
+    with the parent alone)."""
+    for fd in close_fds:
         try:
             os.close(fd)
         except OSError:
             pass
+
+
+def _worker_init(close_fds: tuple[int, ...]) -> None:
+    _let_go_of(close_fds)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()  # Linux: no orphan keeps sampling after a SIGKILL
     _quiet_libraries()
 
 
-def _worker_fit(index: int) -> tuple[int, FitResult | _WorkerInterrupted]:
-    pool: Pool = _STATE["pool"]
-    try:
-        return index, run_fit(pool, _STATE["models"], _STATE["fits"][index])
-    except BaseException:  # noqa: BLE001 - KeyboardInterrupt / SystemExit in a worker
-        return index, _WorkerInterrupted()
+def _worker_fit(index: int) -> FitResult:
+    """Fit number ``index`` of the pool in a forked fit worker (pool, models and fits inherited)."""
+    return run_fit(_STATE["pool"], _STATE["models"], _STATE["fits"][index])
 
 
-def _lost_fits_error(workers: Any, seen: dict[int, Any]) -> str | None:
-    """The error of the fits not back yet once a worker process has died, else None.
+def _fit_task(index: int) -> FitResult:
+    """A fit worker's task: the first one also lets go of the parent's files and quiets the libraries
+    (the worker already ignores SIGINT and dies with its parent: :mod:`.dispatch`)."""
+    if not _STATE.get("worker_ready"):
+        _let_go_of(_STATE["close_fds"])
+        _quiet_libraries()
+        _STATE["worker_ready"] = True
+    return _worker_fit(index)
 
-    A worker killed mid-fit (out of memory, a crash in compiled code) takes its fit with it:
-    multiprocessing replaces the worker but not its task, so the pool would wait for that result
-    forever. Which fit it was is not known, and the replacement is forked from a process with running
-    threads (the pool's own), which it may not survive: every fit not back yet is reported lost."""
-    seen.update((p.pid, p) for p in getattr(workers, "_pool", []))
-    dead = [p.exitcode for p in seen.values() if p.exitcode is not None]
-    if not dead:
-        return None
-    return "WorkerDied: " + _died(dead[0], "and the fits not finished yet were lost with it")
+
+def _lost_fit(fit: Fit, failure: Any) -> FitResult:
+    """The result of a fit whose worker process died (or failed outside the fit) while sampling it."""
+    if failure.exitcode is not None:
+        error = "WorkerDied: " + _died(failure.exitcode, "and the fit it was sampling was lost with it")
+    else:
+        error = (f"WorkerDied: a sampling worker process failed ({failure.message}); run again, with --fit-jobs 1 "
+                 "to sample in one process")
+    return FitResult(fit=fit, ids=[], y=np.array([]), se=np.array([]), error=error)
 
 
 def _died(code: int, lost: str) -> str:
@@ -434,36 +443,18 @@ def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: i
                                  close_fds=close_fds)
             report(i + 1, results[i])
         return [r for r in results if r is not None]
-    _STATE.update(pool=pool, models=models, fits=fits)
-    workers = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init, initargs=(close_fds,))
-    # every worker process so far (multiprocessing replaces a dead one and forgets it)
-    seen: dict[int, Any] = {p.pid: p for p in getattr(workers, "_pool", [])}
+    # forked worker processes (dispatch.run_tasks) inherit the compiled models; a worker that dies
+    # fails the fit it was sampling and is replaced for the others
+    from .dispatch import run_tasks
+
+    def done(i: int, res: FitResult) -> None:
+        results[i] = res
+        report(i + 1, res)
+
+    _STATE.update(pool=pool, models=models, fits=fits, close_fds=close_fds)
     try:
-        pending = workers.imap_unordered(_worker_fit, range(n))
-        received = 0
-        while received < n:
-            try:
-                i, res = pending.next(timeout=0.5)
-            except multiprocessing.TimeoutError:
-                lost = _lost_fits_error(workers, seen)
-                if lost is None:
-                    continue
-                for j, fit in enumerate(fits):
-                    if results[j] is None:
-                        results[j] = FitResult(fit=fit, ids=[], y=np.array([]), se=np.array([]), error=lost)
-                        report(j + 1, results[j])
-                workers.terminate()
-                break
-            if isinstance(res, _WorkerInterrupted):
-                raise KeyboardInterrupt("a fit worker was interrupted")
-            results[i] = res
-            received += 1
-            report(i + 1, res)
-        workers.close()
-    except BaseException:
-        workers.terminate()
-        raise
+        run_tasks(range(n), _fit_task, jobs=jobs, start_method="fork", on_result=done,
+                  on_error=lambda i, failure: done(i, _lost_fit(fits[i], failure)))
     finally:
-        workers.join()
         _STATE.clear()
     return [r for r in results if r is not None]
