@@ -390,9 +390,13 @@ class _Grid:
         h = t[1] - t[0]
         while True:
             log_w = _log_trapezoid_weights(lg, h)
-            tau = np.exp(np.concatenate([[t[0] - np.log(2.0)], t]))
+            with np.errstate(over="ignore"):  # tau = inf far out on a coarse grid: no mass there
+                tau = np.exp(np.concatenate([[t[0] - np.log(2.0)], t]))
             lgv = np.asarray(log_g(tau, np.concatenate([m[:1], m]), np.concatenate([v[:1], v])), float)
-            terms = log_w.reshape((-1,) + (1,) * (lgv.ndim - 1)) + lgv
+            log_w = log_w.reshape((-1,) + (1,) * (lgv.ndim - 1))
+            with np.errstate(invalid="ignore"):
+                # a node without mass adds nothing, whatever g is there (g = inf where tau overflowed)
+                terms = np.where(log_w == -np.inf, -np.inf, log_w + lgv)
             top = terms.max(axis=0)
             # done where the top node whose density is representable is negligible, or where g is 0
             # everywhere / overflowed
