@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marketbayesmeta.compiler import plausibility as pl
 from marketbayesmeta.compiler.plausibility import plausibility_checks
@@ -291,6 +293,28 @@ def test_fixed_effect_shares_in_double_precision() -> None:
     se32 = np.array([0.1, 0.3, 0.07], np.float32)
     w = 1 / se32.astype(np.float64) ** 2
     assert pl.fixed_effect_shares(se32).tolist() == (w / w.sum()).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=5e-324, max_value=1e300, allow_subnormal=True), min_size=1, max_size=12))
+def test_fixed_effect_shares_are_finite_and_sum_to_one_for_any_positive_se(se: list[float]) -> None:
+    """However small or large an SE (a subnormal typed by mistake makes 1/se² inf; above ~1e154 it
+    is 0): finite shares in [0, 1] summing to 1, the largest for the smallest SE; 1/se² / Σ exactly
+    where that sum is finite and positive."""
+    arr = np.array(se)
+    share = pl.fixed_effect_shares(arr)
+    assert np.all(np.isfinite(share)) and np.all((share >= 0) & (share <= 1))
+    assert abs(share.sum() - 1) < 1e-12
+    assert share[np.argmin(arr)] == share.max()
+    with np.errstate(over="ignore"):
+        w = 1 / arr**2
+        if np.isfinite(w.sum()) and w.sum() > 0:
+            assert share.tolist() == (w / w.sum()).tolist()
+
+
+def test_a_subnormal_se_carries_all_the_weight() -> None:
+    assert pl.fixed_effect_shares(np.array([5e-324, 1.0, 2.0])).tolist() == [1.0, 0.0, 0.0]
+    assert pl.fixed_effect_shares(np.array([1e-200, 1e-200])).tolist() == [0.5, 0.5]
 
 
 def test_a_zero_se_row_is_no_unit_shift_peer() -> None:

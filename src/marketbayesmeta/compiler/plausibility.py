@@ -347,9 +347,19 @@ def _se_outliers(p: _Pool) -> list[Check]:
 
 
 def fixed_effect_shares(se: np.ndarray) -> np.ndarray:
-    """Each row's share of the fixed-effect weight, (1/se²) / Σ(1/se²)."""
-    w = 1.0 / np.square(np.asarray(se, dtype=float))
-    return w / w.sum()
+    """Each row's share of the fixed-effect weight, (1/se²) / Σ(1/se²) (``se`` > 0).
+
+    When 1/se² or its sum overflows (an SE below ~1e-154, say a subnormal typed by mistake) or every
+    weight underflows to 0 (SEs above ~1e154), the weights are taken relative to the smallest SE's,
+    (min se / se)²: the same shares, all finite."""
+    se = np.asarray(se, dtype=float)
+    with np.errstate(over="ignore"):
+        w = 1.0 / np.square(se)
+        total = w.sum()
+    if not (np.isfinite(total) and total > 0):
+        w = np.square(se.min() / se)
+        total = w.sum()
+    return w / total
 
 
 def _dominant_weight(p: _Pool) -> list[Check]:
