@@ -353,7 +353,7 @@ def fixed_effect_shares(se: np.ndarray) -> np.ndarray:
     weight underflows to 0 (SEs above ~1e154), the weights are taken relative to the smallest SE's,
     (min se / se)²: the same shares, all finite."""
     se = np.asarray(se, dtype=float)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", divide="ignore"):  # se² may underflow to 0
         w = 1.0 / np.square(se)
         total = w.sum()
     if not (np.isfinite(total) and total > 0):
