@@ -306,7 +306,7 @@ def test_fixed_effect_shares_are_finite_and_sum_to_one_for_any_positive_se(se: l
     assert np.all(np.isfinite(share)) and np.all((share >= 0) & (share <= 1))
     assert abs(share.sum() - 1) < 1e-12
     assert share[np.argmin(arr)] == share.max()
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", divide="ignore"):
         w = 1 / arr**2
         if np.isfinite(w.sum()) and w.sum() > 0:
             assert share.tolist() == (w / w.sum()).tolist()
