@@ -144,6 +144,28 @@ def test_a_chain_worker_killed_fails_the_fit_and_does_not_hang(tmp_path: Path,
         "WorkerDied: a sampling worker process died (killed by signal 9 (SIGKILL)")
 
 
+class Unpicklable(ValueError):
+    def __init__(self) -> None:
+        super().__init__("boom")
+        self.callback = lambda: 0  # a lambda does not pickle
+
+
+def fails_unpicklably(_: object) -> Exception:
+    """A chain worker whose sampling fails with an error that cannot be pickled back."""
+    return Unpicklable()
+
+
+def test_a_chain_worker_error_that_does_not_pickle_is_reported_as_that_error(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not as a worker death ("exited with code 1"): the error's type and text reach the user."""
+    pool = _one_fit_pool(tmp_path, chains=2)
+    (fit,) = fits.checked_fits(pool)
+    models = fits.build_models(pool, [fit])
+    monkeypatch.setattr(fits, "_worker_chains", fails_unpicklably)
+    res = fits.run_fit(pool, models, fit, chain_jobs=2)
+    assert res.error == "ChainError: a chain worker failed: Unpicklable: boom"
+
+
 def test_a_worker_killed_by_a_signal_without_a_name_is_still_reported() -> None:
     rt = signal.SIGRTMIN + 3
     assert fits._died(-rt, "and x was lost").startswith(f"a sampling worker process died (killed by signal {rt}: ")

@@ -225,9 +225,19 @@ def _worker_chains(group: tuple[int, int]) -> Any:
         return exc if isinstance(exc, Exception) else _WorkerInterrupted()
 
 
+class ChainError(RuntimeError):
+    """A chain worker's error that could not be sent back whole (it does not pickle): its text."""
+
+
 def _chain_worker_main(send: Any, group: tuple[int, int], close_fds: tuple[int, ...]) -> None:
     _worker_init(close_fds)
-    send.send(_worker_chains(group))
+    result = _worker_chains(group)
+    try:
+        send.send(result)  # pickled before anything is written: a failure sends nothing
+    except Exception as exc:  # noqa: BLE001 - an error that does not pickle must not look like a death
+        what = f"{type(result).__name__}: {result}" if isinstance(result, BaseException) else \
+            f"its result could not be sent back ({type(exc).__name__}: {exc})"
+        send.send(ChainError(f"a chain worker failed: {what}"))
     send.close()
 
 
