@@ -7,6 +7,7 @@ import faulthandler
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,23 +124,22 @@ def test_split_chains_draw_what_one_process_draws(tmp_path: Path) -> None:
     assert one.diagnostics == split.diagnostics
 
 
-def test_a_chain_worker_killed_fails_the_fit_and_does_not_hang(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def _split_fit_with_chain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: Any) -> Any:
+    """One fit whose second chain runs ``worker`` in its forked process instead of sampling."""
     pool = _one_fit_pool(tmp_path, chains=2)
     (fit,) = fits.checked_fits(pool)
     models = fits.build_models(pool, [fit])
-    monkeypatch.setattr(fits, "_worker_chains", kills_itself)
-
-    def hung(*_: object) -> None:
-        raise TimeoutError("the fit still waits for the dead chain worker")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(120)
+    monkeypatch.setattr(fits, "_worker_chains", worker)
+    faulthandler.dump_traceback_later(120, exit=True)  # a hang ends the test process (see above)
     try:
-        res = fits.run_fit(pool, models, fit, chain_jobs=2)
+        return fits.run_fit(pool, models, fit, chain_jobs=2)
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        faulthandler.cancel_dump_traceback_later()
+
+
+def test_a_chain_worker_killed_fails_the_fit_and_does_not_hang(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    res = _split_fit_with_chain_worker(tmp_path, monkeypatch, kills_itself)
     assert not res.ok and res.error is not None and res.error.startswith(
         "WorkerDied: a sampling worker process died (killed by signal 9 (SIGKILL)")
 
@@ -158,11 +158,7 @@ def fails_unpicklably(_: object) -> Exception:
 def test_a_chain_worker_error_that_does_not_pickle_is_reported_as_that_error(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Not as a worker death ("exited with code 1"): the error's type and text reach the user."""
-    pool = _one_fit_pool(tmp_path, chains=2)
-    (fit,) = fits.checked_fits(pool)
-    models = fits.build_models(pool, [fit])
-    monkeypatch.setattr(fits, "_worker_chains", fails_unpicklably)
-    res = fits.run_fit(pool, models, fit, chain_jobs=2)
+    res = _split_fit_with_chain_worker(tmp_path, monkeypatch, fails_unpicklably)
     assert res.error == "ChainError: a chain worker failed: Unpicklable: boom"
 
 
