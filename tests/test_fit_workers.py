@@ -73,7 +73,7 @@ def test_a_fit_worker_failing_outside_the_fit_fails_that_fit(tmp_path: Path, mon
         sensitivity={"prior": True, "uncertainty": False, "leave_one_out": False})).pool()
     monkeypatch.setattr(fits, "_worker_fit", exits_on_the_first)
     results = fits.sample_fits(pool, lambda i, r: None, jobs=2)
-    assert results[0].error == ("WorkerDied: a sampling worker process failed (SystemExit: 3); run again, with "
+    assert results[0].error == ("WorkerFailed: a sampling worker process failed (SystemExit: 3); run again, with "
                                 "--fit-jobs 1 to sample in one process")
     assert all(r.ok for r in results[1:])
 

@@ -396,7 +396,7 @@ def _lost_fit(fit: Fit, failure: Any) -> FitResult:
     if failure.exitcode is not None:
         error = "WorkerDied: " + _died(failure.exitcode, "and the fit it was sampling was lost with it")
     else:
-        error = (f"WorkerDied: a sampling worker process failed ({failure.message}); run again, with --fit-jobs 1 "
+        error = (f"WorkerFailed: a sampling worker process failed ({failure.message}); run again, with --fit-jobs 1 "
                  "to sample in one process")
     return FitResult(fit=fit, ids=[], y=np.array([]), se=np.array([]), error=error)
 
