@@ -175,18 +175,22 @@ def test_jobs_failures_do_not_lose_the_others():
 
 
 @pytest.mark.parametrize("start_method", ["spawn", "fork"])
-def test_forked_workers_run_what_does_not_pickle_and_report_a_death(start_method: str) -> None:
-    """start_method="fork" (a pool's fits, which share compiled models): the function and its state
-    come through the fork, not pickle; failures are the same as with spawned workers."""
+def test_a_worker_death_is_reported_with_its_exit_code_however_workers_start(start_method: str) -> None:
     tasks = [("ok", 0), ("kill",), ("ok", 2), ("ok", 3)]
     results = run_tasks(tasks, behave, jobs=2, start_method=start_method)
     assert results[0] == 0 and results[2] == 2 and results[3] == 3
     assert (results[1].message, results[1].exitcode) == ("the worker process was killed by signal 9 (SIGKILL)",
                                                           -signal.SIGKILL)
     assert not _workers_left()
-    if start_method == "fork":
-        _INHERITED.append(lambda: 41)  # a lambda: only a forked worker can call it
+
+
+def test_forked_workers_run_what_does_not_pickle() -> None:
+    """start_method="fork" (a pool's fits, which share compiled models): the function's state comes
+    through the fork, not pickle."""
+    _INHERITED.append(lambda: 41)  # a lambda: only a forked worker can call it
+    try:
         assert run_tasks([0, 1], call_inherited, jobs=2, start_method="fork") == [41, 42]
+    finally:
         _INHERITED.clear()
 
 

@@ -38,11 +38,16 @@ def kills_itself(_: object) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_a_worker_killed_mid_fit_fails_that_fit_and_the_run_goes_on(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    pool = compile_config(write_project(
+def _several_fits_pool(tmp_path: Path) -> object:
+    """A pool whose checked fits are main and the prior grid's (short chains: the workers matter)."""
+    return compile_config(write_project(
         tmp_path / "p", four_rows(), sampler={"chains": 1, "draws": 50, "tune": 50, "random_seed": 7, "check": "all"},
         sensitivity={"prior": True, "uncertainty": False, "leave_one_out": False})).pool()
+
+
+def test_a_worker_killed_mid_fit_fails_that_fit_and_the_run_goes_on(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = _several_fits_pool(tmp_path)
     names = [f.name for f in fits.checked_fits(pool)]
     assert len(names) >= 3
     monkeypatch.setattr(fits, "_worker_fit", dies_on_the_second)
@@ -68,9 +73,7 @@ def test_a_worker_killed_mid_fit_fails_that_fit_and_the_run_goes_on(tmp_path: Pa
 def test_a_fit_worker_failing_outside_the_fit_fails_that_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A BaseException in a worker (not a fit's error, which run_fit records) ends that worker: its fit
     is reported failed with what happened, the others still run."""
-    pool = compile_config(write_project(
-        tmp_path / "p", four_rows(), sampler={"chains": 1, "draws": 50, "tune": 50, "random_seed": 7, "check": "all"},
-        sensitivity={"prior": True, "uncertainty": False, "leave_one_out": False})).pool()
+    pool = _several_fits_pool(tmp_path)
     monkeypatch.setattr(fits, "_worker_fit", exits_on_the_first)
     results = fits.sample_fits(pool, lambda i, r: None, jobs=2)
     assert results[0].error == ("WorkerFailed: a sampling worker process failed (SystemExit: 3); run again, with "

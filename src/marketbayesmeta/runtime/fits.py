@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..plan import Fit, Pool
-from .dispatch import die_with_parent, how_it_ended
+from .dispatch import TaskFailure, die_with_parent, how_it_ended, run_tasks
 
 
 @dataclass
@@ -391,7 +391,7 @@ def _fit_task(index: int) -> FitResult:
     return _worker_fit(index)
 
 
-def _lost_fit(fit: Fit, failure: Any) -> FitResult:
+def _lost_fit(fit: Fit, failure: TaskFailure) -> FitResult:
     """The result of a fit whose worker process died (or failed outside the fit) while sampling it."""
     if failure.exitcode is not None:
         error = "WorkerDied: " + _died(failure.exitcode, "and the fit it was sampling was lost with it")
@@ -455,8 +455,6 @@ def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: i
         return [r for r in results if r is not None]
     # forked worker processes (dispatch.run_tasks) inherit the compiled models; a worker that dies
     # fails the fit it was sampling and is replaced for the others
-    from .dispatch import run_tasks
-
     def done(i: int, res: FitResult) -> None:
         results[i] = res
         report(i + 1, res)
