@@ -84,6 +84,38 @@ def unpicklable_result(_task: object) -> object:
     return lambda: None
 
 
+class Payload:
+    """A result that can be watched with a weak reference (bytes cannot)."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.data = bytes(1000)
+
+
+def payload(index: int) -> Payload:
+    return Payload(index)
+
+
+def _results_let_go_of(**where: Any) -> None:
+    """keep_results=False: once ``on_result`` has handled a result, nothing in run_tasks holds it
+    (a portfolio's results carry their pools' files; kept, a long run would hold them all)."""
+    import gc
+    import weakref
+
+    handled: list[weakref.ref] = []
+
+    def on_result(index: int, result: Payload) -> None:
+        gc.collect()
+        assert [ref() for ref in handled] == [None] * len(handled), "an earlier result is still held"
+        assert result.index == index
+        handled.append(weakref.ref(result))
+
+    results = run_tasks([0, 1, 2], payload, on_result=on_result, keep_results=False, **where)
+    assert results == [None, None, None] and len(handled) == 3
+    failed = run_tasks([("ok", 1), ("raise", "bad")], behave, keep_results=False, **where)
+    assert failed[0] is None and failed[1].message == "ValueError: bad"  # failures are kept
+
+
 TASKS = [{"name": f"pool_{i}", "seed": 1000 + i, "mu": 0.1 * i, "n": 2000} for i in range(6)]
 
 
@@ -102,6 +134,11 @@ def _workers_left() -> list[psutil.Process]:
 
 
 # -- serial and local processes ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_results_are_let_go_of_once_handled(jobs):
+    _results_let_go_of(jobs=jobs)
+
 
 def test_serial_calls_back_in_order_and_records_failures():
     seen: list[tuple[str, int, object]] = []
@@ -358,6 +395,7 @@ def test_dask_local_cluster_gives_the_same_bytes(local_cluster, serial_results):
     assert sorted(order) == list(range(len(TASKS)))
     flags = run_tasks(list(range(3)), whoami, dask_address=local_cluster)
     assert all(flag for flag, _ in flags) and os.getpid() not in {pid for _, pid in flags}
+    _results_let_go_of(dask_address=local_cluster)
 
 
 def test_dask_failures_and_a_lost_worker_do_not_lose_the_others(local_cluster):

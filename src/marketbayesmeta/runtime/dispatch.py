@@ -131,7 +131,7 @@ def require_distributed() -> Any:
 def run_tasks(tasks: Sequence[T], fn: Callable[[T], R], *, jobs: int = 1, dask_address: str | None = None,
               on_result: Callable[[int, R], None] | None = None,
               on_error: Callable[[int, TaskFailure], None] | None = None,
-              start_method: str = "spawn") -> list[R | TaskFailure]:
+              start_method: str = "spawn", keep_results: bool = True) -> list[R | TaskFailure | None]:
     """``[fn(task) for task in tasks]``, a failed task as ``TaskFailure`` in its place.
 
     ``dask_address`` ("tcp://host:port") runs the tasks on that Dask cluster (``jobs`` is then
@@ -139,10 +139,14 @@ def run_tasks(tasks: Sequence[T], fn: Callable[[T], R], *, jobs: int = 1, dask_a
     another. ``on_result(index, result)`` / ``on_error(index, failure)`` are called in this process as
     each task ends (in order of completion); an exception they raise stops the run and propagates.
     ``start_method`` ("spawn" or "fork") starts the local worker processes.
+
+    ``keep_results=False``: a result is handed to ``on_result`` and then let go of (``None`` in its
+    place in the returned list; failures are kept). For results that carry files' bytes (a
+    portfolio's pools): kept, every result of a long run would stay in this process's memory.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
-    results = _Results(len(tasks), on_result, on_error)
+    results = _Results(len(tasks), on_result, on_error, keep=keep_results)
     if dask_address is not None:
         _run_dask(tasks, fn, dask_address, results)
     elif jobs > 1 and len(tasks) > 1:
@@ -154,16 +158,18 @@ def run_tasks(tasks: Sequence[T], fn: Callable[[T], R], *, jobs: int = 1, dask_a
 
 
 class _Results:
-    """Outcomes in task order; the caller's callbacks as each arrives."""
+    """Outcomes in task order (results only if ``keep``); the caller's callbacks as each arrives."""
 
     def __init__(self, n: int, on_result: Callable[[int, Any], None] | None,
-                 on_error: Callable[[int, TaskFailure], None] | None):
+                 on_error: Callable[[int, TaskFailure], None] | None, *, keep: bool = True):
         self.values: list[Any] = [None] * n
         self.remaining = n
         self.on_result, self.on_error = on_result, on_error
+        self.keep = keep
 
     def done(self, index: int, value: Any) -> None:
-        self.values[index] = value
+        if self.keep or isinstance(value, TaskFailure):
+            self.values[index] = value
         self.remaining -= 1
         if isinstance(value, TaskFailure):
             if self.on_error is not None:

@@ -156,8 +156,9 @@ def run_portfolio(plan: Plan, staging: Path, ctx: RunContext, *, previous: Path 
         progress.say(f"pool {done}/{len(to_run)} {pool.name} … failed: {failure.message}")
 
     try:
+        # each result carries its pool's files (~2.5 MB): written by `finished`, then let go of
         run_tasks([PoolTask(pool, task_ctx) for pool in to_run], pool_task, jobs=jobs, dask_address=dask_address,
-                  on_result=finished, on_error=failed)
+                  on_result=finished, on_error=failed, keep_results=False)
     finally:
         _close_report_kernel()  # the one the pools run here shared (workers close theirs when they exit)
     for pool in to_run:
