@@ -10,6 +10,7 @@ reports and run_status.json. The steps, in order:
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -43,6 +44,14 @@ VERSIONED = ("python", "marketbayesmeta", "pymc", "pytensor", "arviz", "numpy", 
 
 
 def versions() -> dict[str, str]:
+    """The versions of Python and of the packages that make the numbers (run_status.json)."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    """Read once per process: the packages a process has imported do not change under it, and a
+    portfolio worker writes two run_status.json per pool (~20 package-metadata lookups)."""
     import platform
 
     out = {"python": platform.python_version()}
@@ -51,7 +60,7 @@ def versions() -> dict[str, str]:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = "not installed"
-    return out
+    return tuple(out.items())
 
 
 def now() -> str:
