@@ -84,6 +84,11 @@ def unpicklable_result(_task: object) -> object:
     return lambda: None
 
 
+def sleep_whoami(task: tuple) -> tuple[bool, int]:
+    time.sleep(task[1])
+    return in_task_worker(), os.getpid()
+
+
 class Payload:
     """A result that can be watched with a weak reference (bytes cannot)."""
 
@@ -138,6 +143,26 @@ def _workers_left() -> list[psutil.Process]:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_results_are_let_go_of_once_handled(jobs):
     _results_let_go_of(jobs=jobs)
+
+
+def test_a_worker_with_nothing_left_to_do_exits_while_the_others_work():
+    """The last tasks run on: a worker that finds no task left is told to exit at once, so its exit
+    (a second or two with PyMC loaded) is not added to the end of the run."""
+    pids: dict[int, int] = {}
+
+    def on_result(index: int, result: tuple[bool, int]) -> None:
+        pids[index] = result[1]
+        if index == 1:  # the slow task: the other worker ran the quick one and found nothing left
+            other = pids[0]
+            assert other != result[1]
+            deadline = time.monotonic() + 1.5  # the slow task took 2 s; a toy worker exits in well under that
+            while psutil.pid_exists(other) and psutil.Process(other).status() != psutil.STATUS_ZOMBIE:
+                assert time.monotonic() < deadline, "the idle worker was still alive when the last task ended"
+                time.sleep(0.05)
+
+    run_tasks([("whoami", 0.0), ("whoami", 2.0)], sleep_whoami, jobs=2, on_result=on_result)
+    assert set(pids) == {0, 1}
+    assert _workers_left() == []
 
 
 def test_serial_calls_back_in_order_and_records_failures():

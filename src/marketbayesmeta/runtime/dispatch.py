@@ -24,7 +24,9 @@ Local workers are started with ``spawn`` (a fresh interpreter: nothing is inheri
 parent's threads, open files or run-directory lock); each imports ``fn``'s module once and then runs
 task after task. ``start_method="fork"`` (the fits of one pool, which share models compiled in the
 parent) inherits the parent's memory instead: ``fn`` and the tasks need not pickle, only results do.
-Workers ignore SIGINT: a Ctrl-C at the terminal is the parent's to handle. Plain processes with a
+A worker that finds no task left is told to exit at once (its exit, a second or two with PyMC
+loaded, overlaps the tasks still running elsewhere). Workers ignore SIGINT: a Ctrl-C at the
+terminal is the parent's to handle. Plain processes with a
 pipe each, not a ``multiprocessing.Pool``: a pool whose worker was killed forgets the task it was
 running and can deadlock when it is terminated.
 
@@ -229,6 +231,7 @@ class _Worker:
         self.proc = ctx.Process(target=_worker_main, args=(self._child, fn, os.getpid()),
                                 name=f"marketbayesmeta-task-worker-{number}")
         self.index: int | None = None
+        self.retired = False
 
     def start(self) -> None:
         try:
@@ -251,15 +254,22 @@ class _Worker:
         death = f"was {how_it_ended(code)}" if code < 0 else how_it_ended(code)
         return TaskFailure(self.index, f"the worker process {death}", exitcode=code), True
 
+    def retire(self) -> None:
+        """Ask the worker to exit (it has run its last task); it does so while the others work on."""
+        if self.retired or self.proc.pid is None:
+            return
+        self.retired = True
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+
     def stop(self, *, kill: bool) -> None:
         if self.proc.pid is None:  # never started
             self.conn.close()
             return
         if not kill and self.proc.is_alive():
-            try:
-                self.conn.send(None)
-            except OSError:
-                pass
+            self.retire()
             self.proc.join(STOP_GRACE)
         if self.proc.is_alive():
             self.proc.kill()
@@ -288,6 +298,7 @@ def _run_local(tasks: Sequence[Any], fn: Callable[[Any], Any], jobs: int, result
                 continue
             worker.index = index
             return
+        worker.retire()  # nothing left for it: it exits (a second or two with PyMC loaded) meanwhile
 
     def start_worker() -> None:
         worker = _Worker(ctx, fn, len(workers) + 1)
@@ -320,6 +331,9 @@ def _run_local(tasks: Sequence[Any], fn: Callable[[Any], Any], jobs: int, result
                 results.done(index, outcome)
         clean = True
     finally:
+        if clean:
+            for worker in workers:  # all at once: each exits while the next is waited for
+                worker.retire()
         for worker in workers:
             worker.stop(kill=not clean)
 
