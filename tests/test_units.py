@@ -166,3 +166,44 @@ def test_derivative_matches_central_difference(pair: tuple[str, str], data: st.D
     assert analytic == pytest.approx(numeric, rel=1e-6)
     se = data.draw(st.floats(1e-3, 20))
     assert float(se_delta(t, np.array([x]), np.array([se]))[0]) == pytest.approx(abs(numeric) * se, rel=1e-6)
+
+
+# -- the same bits on every machine (marketbayesmeta.libm) ------------------------------------------
+
+_FINITE = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+
+
+@given(st.lists(_FINITE, min_size=1, max_size=20))
+def test_transforms_give_the_c_librarys_bits(values):
+    """numpy's log1p/expm1/log/exp differ by CPU in the last bit (AVX-512: np.log1p(0.2) is one unit
+    in the last place above the correctly rounded value); the plan must not. Each transform equals
+    math's function element by element, bit for bit."""
+    x = np.array(values)
+    pct = transform_for("relative_percent", "log_relative")
+    frac = transform_for("relative_fraction", "log_relative")
+    ratio = transform_for("ratio", "log_relative")
+    ok = x > -100
+    assert pct.forward(x[ok]).tolist() == [math.log1p(v / 100.0) for v in x[ok]]
+    y = x[np.abs(x) < 700]
+    assert pct.inverse(y).tolist() == [100.0 * math.expm1(v) for v in y]
+    assert frac.inverse(y).tolist() == [math.expm1(v) for v in y]
+    assert ratio.inverse(y).tolist() == [math.exp(v) for v in y]
+    pos = x[x > 0]
+    assert ratio.forward(pos).tolist() == [math.log(v) for v in pos]
+    assert frac.forward(x[x > -1]).tolist() == [math.log1p(v) for v in x[x > -1]]
+
+
+def test_libm_keeps_numpys_answers_outside_the_domain():
+    from marketbayesmeta import libm
+
+    with np.errstate(all="ignore"):
+        x = np.array([-1.0, -2.0, np.nan, np.inf, -np.inf, 0.0])
+        np.testing.assert_array_equal(libm.log1p(x), np.log1p(x))
+        x = np.array([0.0, -1.0, np.inf, np.nan])
+        np.testing.assert_array_equal(libm.log(x), np.log(x))
+        x = np.array([1000.0, -1000.0, np.inf, -np.inf, np.nan])
+        np.testing.assert_array_equal(libm.exp(x), np.exp(x))
+        np.testing.assert_array_equal(libm.expm1(x), np.expm1(x))
+    assert libm.log1p(0.2) == 0.18232155679395462 and isinstance(libm.log1p(0.2), float)
+    assert libm.log1p(np.float64(0.2)) == math.log1p(0.2) and libm.tan(math.pi / 4) == math.tan(math.pi / 4)
+    assert libm.log1p(np.zeros((2, 3))).shape == (2, 3)

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from . import libm
+
 Array = np.ndarray
 
 
@@ -150,7 +152,7 @@ FAMILIES: dict[str, TauFamily] = {f.name: f for f in (
         name="half_cauchy", label="half-Cauchy", heavy_tail=True, tail_exponent=2.0, log_tail=None,
         log_norm=math.log(2.0 / math.pi),
         log_kernel=lambda x: -np.log1p(x**2),
-        quantile_std=lambda q: np.tan(np.pi * q / 2.0),
+        quantile_std=lambda q: libm.tan(np.pi * q / 2.0),  # libm: the same bits on every CPU
         draw_std=lambda rng, n: np.abs(rng.standard_cauchy(n)),
         build_conditional=_half_cauchy_conditional,
         build_centered=_centered("HalfCauchy", s="beta")),
@@ -158,7 +160,7 @@ FAMILIES: dict[str, TauFamily] = {f.name: f for f in (
         name="exponential", label="exponential", heavy_tail=False, tail_exponent=None, log_tail=(1.0, 1.0),
         log_norm=0.0,
         log_kernel=lambda x: -x,
-        quantile_std=lambda q: -np.log1p(-q),
+        quantile_std=lambda q: -libm.log1p(-q),
         draw_std=lambda rng, n: rng.standard_exponential(n),
         build_conditional=_exponential_conditional,
         build_centered=_centered("Exponential", s="scale")),

@@ -1,5 +1,8 @@
 """Unit → model-scale transforms (SPEC §4), vectorised over numpy arrays.
 
+The logarithms and exponentials are the C library's (:mod:`marketbayesmeta.libm`), not numpy's,
+whose results depend on the CPU in the last bit: the same tracker gives the same plan everywhere.
+
 Each transform has a forward map ``f``, its derivative (for the delta method) and its inverse
 (for reporting and tests). An SE on the source unit becomes ``|f'(x)| · se``; a CI becomes the
 transformed bounds' width divided by ``2 z`` for its level.
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+
+from .. import libm
 
 Array = np.ndarray
 
@@ -36,12 +41,12 @@ class UnitTransform:
 IDENTITY = UnitTransform("identity", "x", lambda x: x, np.ones_like, lambda y: y, None)
 TRANSFORMS: dict[tuple[str, str], UnitTransform] = {
     ("relative_percent", "log_relative"): UnitTransform(
-        "log1p_percent", "log(1 + x/100)", lambda x: np.log1p(x / 100.0),
-        lambda x: 1.0 / (100.0 + x), lambda y: 100.0 * np.expm1(y), -100.0),
+        "log1p_percent", "log(1 + x/100)", lambda x: libm.log1p(x / 100.0),
+        lambda x: 1.0 / (100.0 + x), lambda y: 100.0 * libm.expm1(y), -100.0),
     ("relative_fraction", "log_relative"): UnitTransform(
-        "log1p_fraction", "log(1 + x)", np.log1p, lambda x: 1.0 / (1.0 + x), np.expm1, -1.0),
+        "log1p_fraction", "log(1 + x)", libm.log1p, lambda x: 1.0 / (1.0 + x), libm.expm1, -1.0),
     ("ratio", "log_relative"): UnitTransform(
-        "log_ratio", "log(x)", np.log, lambda x: 1.0 / x, np.exp, 0.0),
+        "log_ratio", "log(x)", libm.log, lambda x: 1.0 / x, libm.exp, 0.0),
     ("log_relative", "log_relative"): IDENTITY,
     ("percentage_point", "percentage_point"): IDENTITY,
     ("proportion_difference", "percentage_point"): UnitTransform(
