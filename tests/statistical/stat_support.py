@@ -26,8 +26,6 @@ from stat_datasets import BY_NAME, Dataset
 
 DRAWS, TUNE, CHAINS = 1000, 1000, 4
 Z_BOUND = 4.0  # diagnostics.max_exact_z default (SPEC §7); never widened here
-# The broken likelihood's variance floor: y_i ~ N(mu, tau² + BROKEN_FLOOR), i.e. every s_i -> 1e-3.
-BROKEN_FLOOR = 1e-6
 
 # Lines printed in the terminal summary, grouped by section.
 RESULTS: dict[str, list[str]] = {}
@@ -148,17 +146,14 @@ class Fit:
 
 @contextlib.contextmanager
 def broken_likelihood(active: bool = True) -> Iterator[None]:
-    """While active, models are built with y_i ~ N(mu, tau² + BROKEN_FLOOR): s_i² dropped (a
-    deliberately broken likelihood the exact cross-check must catch). The floor keeps the density
-    smooth where tau nears 0: with 1e-12 it fell off a cliff there, and whether a trajectory
-    diverged on it depended on the CPU's rounding (2 divergences on an AVX-512 host, none on
-    another, in the perturbation control's fit)."""
+    """While active, models are built with y_i ~ N(mu, tau²): s_i² dropped (a deliberately broken
+    likelihood the exact cross-check must catch)."""
     from marketbayesmeta.runtime import fits, model
 
     original = model.likelihood_variance
     cached = dict(fits._MODELS)
     if active:
-        model.likelihood_variance = lambda tau, se: tau**2 + BROKEN_FLOOR
+        model.likelihood_variance = lambda tau, se: tau**2 + 1e-12
         fits._MODELS.clear()  # runs build their models anew, broken; the correct ones come back after
     try:
         yield
