@@ -84,8 +84,8 @@ def unpicklable_result(_task: object) -> object:
     return lambda: None
 
 
-def sleep_whoami(task: tuple) -> tuple[bool, int]:
-    time.sleep(task[1])
+def sleep_whoami(seconds: float) -> tuple[bool, int]:
+    time.sleep(seconds)
     return in_task_worker(), os.getpid()
 
 
@@ -160,7 +160,7 @@ def test_a_worker_with_nothing_left_to_do_exits_while_the_others_work():
                 assert time.monotonic() < deadline, "the idle worker was still alive when the last task ended"
                 time.sleep(0.05)
 
-    run_tasks([("whoami", 0.0), ("whoami", 2.0)], sleep_whoami, jobs=2, on_result=on_result)
+    run_tasks([0.0, 2.0], sleep_whoami, jobs=2, on_result=on_result)
     assert set(pids) == {0, 1}
     assert _workers_left() == []
 

@@ -25,8 +25,8 @@ def _elementwise(fn: Callable[[float], float], pole: float | None = None) -> Cal
             return fn(x)
         except ValueError:  # outside the domain; at the pole the limit
             return -math.inf if pole is not None and x == pole else math.nan
-        except OverflowError:
-            return math.copysign(math.inf, x) if fn is math.expm1 and x < 0 else math.inf
+        except OverflowError:  # only upwards: exp and expm1 of a large positive x
+            return math.inf
 
     many = np.vectorize(one, otypes=[float])
 
