@@ -151,3 +151,26 @@ def test_console_script_exits_fast_but_runs_exit_handlers_and_flushes(tmp_path: 
                             str(Path(__file__).resolve().parent.parent / "examples" / "config.yaml")],
                            capture_output=True, text=True, timeout=120)
     assert proc.stdout == alone.stdout and len(proc.stdout) > 200
+
+
+@pytest.mark.parametrize("entry", ["main", "run_main"])
+def test_the_console_scripts_process_uses_the_packages_collector_thresholds(entry: str) -> None:
+    """As its process's own command (no argv) the CLI sets collector.THRESHOLDS; called with argv
+    (a test, a notebook user) it leaves the caller's process alone."""
+    import gc
+    import subprocess
+    import sys
+
+    from marketbayesmeta import cli
+    from marketbayesmeta.collector import THRESHOLDS
+
+    before = gc.get_threshold()
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert gc.get_threshold() == before != THRESHOLDS
+    script = ("import atexit, gc, sys\n"
+              "atexit.register(lambda: print('thresholds', tuple(gc.get_threshold())))\n"
+              f"sys.argv = ['marketbayesmeta', '--help']\n"
+              f"from marketbayesmeta import cli\ncli.{entry}()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert f"thresholds {THRESHOLDS!r}" in proc.stdout, proc.stdout[-500:] + proc.stderr[-500:]

@@ -80,6 +80,12 @@ def whoami(_task: object) -> tuple[bool, int]:
     return in_task_worker(), os.getpid()
 
 
+def collector_thresholds(_task: object) -> tuple[int, ...]:
+    import gc
+
+    return gc.get_threshold()
+
+
 def unpicklable_result(_task: object) -> object:
     return lambda: None
 
@@ -218,6 +224,19 @@ def test_worker_flag_is_set_in_workers_only():
     assert all(flag for flag, _ in there)
     pids = {pid for _, pid in there}
     assert os.getpid() not in pids and 1 <= len(pids) <= 2  # two persistent workers at most
+
+
+def test_local_workers_use_the_packages_collector_thresholds():
+    """A local worker is a process of ours (collector.py); the caller's own thresholds stay as
+    they were: run_tasks is library code a notebook user calls."""
+    import gc
+
+    from marketbayesmeta.collector import THRESHOLDS
+
+    before = gc.get_threshold()
+    assert before != THRESHOLDS  # pytest's process keeps CPython's defaults
+    assert run_tasks([0, 1], collector_thresholds, jobs=2) == [THRESHOLDS, THRESHOLDS]
+    assert gc.get_threshold() == before
 
 
 def test_jobs_failures_do_not_lose_the_others():

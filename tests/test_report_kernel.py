@@ -63,6 +63,28 @@ def test_shared_kernel_gives_each_run_a_fresh_kernels_report(tmp_path: Path) -> 
     assert any(o.get("output_type") == "display_data" for c in cells for o in c.get("outputs", []))
 
 
+def test_the_first_notebook_after_the_warm_up_finds_a_fresh_namespace(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up's imports and names do not reach the first notebook (it empties the namespace
+    itself: _ENTER does not), and the kernel runs with the package's collector thresholds."""
+    from marketbayesmeta.collector import THRESHOLDS
+
+    run_dir = make_fake_run(tmp_path / "run")
+    with monkeypatch.context() as m:  # a kernel that never ran anything: the names a fresh one has
+        m.setattr(notebook, "WARM_UP", "pass")
+        with notebook.ReportKernel(tmp_path / "fresh-home") as fresh:
+            fresh_names = _probe(fresh.start(), run_dir)[1]
+    assert "warnings" not in fresh_names and "matplotlib" not in fresh_names
+    with notebook.ReportKernel(tmp_path / "kernel-home") as kernel:
+        kernel.start()
+        assert _probe(kernel, run_dir) == [str(run_dir.resolve()), fresh_names]
+        from nbformat import v4
+
+        nb = v4.new_notebook(cells=[v4.new_code_cell("import gc\nprint(tuple(gc.get_threshold()))")])
+        notebook.execute_notebook(nb, run_dir, kernel=kernel)
+        assert nb.cells[0].outputs[0]["text"].strip() == repr(THRESHOLDS)
+
+
 def test_dead_kernel_is_started_again_and_close_removes_its_files(tmp_path: Path) -> None:
     run_dir = make_fake_run(tmp_path / "run")
     home = tmp_path / "kernel-home"

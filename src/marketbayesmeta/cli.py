@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
+from .collector import tune_collector
 from .display import for_terminal, visible
 from .errors import InputError, MarketBayesMetaError, environment_message
 from .interrupts import Interrupted, handled
@@ -374,11 +375,15 @@ def _end(code: int, *, process: bool) -> NoReturn:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the process is ours (the console script): see collector.py
+        tune_collector()
     _end(_dispatch(argv, build_parser()), process=argv is None)
 
 
 def _single(command: str, argv: Sequence[str] | None) -> int:
     process = argv is None
+    if process:
+        tune_collector()
     argv = list(sys.argv[1:] if argv is None else argv)
     _end(_dispatch([command, *argv], build_parser()), process=process)
 

@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..collector import KERNEL_STATEMENT
 from ..interrupts import SignalFreeLoop, stopping
 from ..safeio import remove_stale_tempdirs
 from .atomic import write_atomic
@@ -100,21 +101,27 @@ def _kernel_manager(tmp: Path, ipc_dir: Path) -> Any:
     return km
 
 
-# Sent to a new kernel as soon as it starts (static code, nothing from a run): the report's imports
-# and one pass over every section on a canned run (report.warm_up), so that they run while the
-# caller is still sampling, and the first notebook finds everything loaded and warm.
-WARM_UP = """\
-import warnings
-warnings.filterwarnings("ignore")
-import matplotlib
-matplotlib.use("Agg")
-import marketbayesmeta.report.warm_up
-marketbayesmeta.report.warm_up.warm_up()
+# Sent to a new kernel as soon as it starts (static code, nothing from a run): the collector's
+# thresholds (collector.py), the report's imports and one pass over every section on a canned run
+# (report.warm_up), so that they run while the caller is still sampling, and the first notebook
+# finds everything loaded and warm; then an empty namespace, as _LEAVE leaves it.
+WARM_UP = KERNEL_STATEMENT + """
+try:
+    import warnings
+    warnings.filterwarnings("ignore")
+    import matplotlib
+    matplotlib.use("Agg")
+    import marketbayesmeta.report.warm_up
+    marketbayesmeta.report.warm_up.warm_up()
+finally:
+    get_ipython().reset(new_session=False)
 """
 
-# Before each notebook: an empty namespace (modules stay loaded) and the run directory as working
-# directory, as a fresh kernel started there would have; after it, back to the kernel's own home.
-_ENTER = "get_ipython().reset(new_session=False)\nimport os as _os\n_os.chdir({path!r})\ndel _os\n"
+# The kernel's namespace is empty (modules stay loaded) before each notebook: the warm-up and every
+# notebook end by emptying it (_LEAVE), once per notebook (a reset costs ~0.1 s: it runs a full
+# garbage collection). Before a notebook the working directory becomes the run directory, as a
+# fresh kernel started there would have; after it, back to the kernel's own home.
+_ENTER = "import os as _os\n_os.chdir({path!r})\ndel _os\n"
 _LEAVE = ("import os as _os\n_os.chdir({path!r})\ndel _os\nget_ipython().reset(new_session=False)\n"
           "import matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt\n")
 

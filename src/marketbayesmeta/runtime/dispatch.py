@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
+from ..collector import tune_collector
 from ..errors import InputError
 
 T = TypeVar("T")
@@ -201,6 +202,7 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any], parent_pid: int) ->
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent(parent_pid)
     os.environ[WORKER_ENV] = "1"
+    tune_collector()  # a process of ours (spawned: not inherited from the CLI)
     while True:
         try:
             message = conn.recv()
