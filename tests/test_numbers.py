@@ -491,3 +491,47 @@ def test_the_headline_leaves_out_missing_and_infinite_values(tmp_path: Path) -> 
     assert {"mu_sd", "mu_lower", "tau_mean", "mu_lower_pct"}.isdisjoint(h)
     assert h["mu_mean"] == 0.1 and h["tau_median"] == 0.05 and h["mu_upper_pct"] == 35.0
     assert all(v is not None and (not isinstance(v, float) or math.isfinite(v)) for v in h.values())
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_exact_tables_before_the_check_then_the_rest_give_the_same_files_and_reasons(tmp_path: Path) -> None:
+    """write_exact_numbers (before sampling) writes every table but the sensitivity tables and owes
+    the book its reasons; write_numbers given what it wrote finishes the job: the same bytes as
+    write_numbers alone, and the reasons in step order (ppc flags, then sensitivity, then prior
+    diagnostics) after whatever the book held already (the MCMC check's own)."""
+    from marketbayesmeta.runtime.numbers import write_exact_numbers
+
+    pool = compiled(tmp_path, "log")
+    alone, early = tmp_path / "alone", tmp_path / "early"
+    alone.mkdir()
+    early.mkdir()
+    book_alone, book_early = StatusBook(), StatusBook()
+    for book in (book_alone, book_early):
+        book.add("diagnostics_warning", "the check's own reason comes first")
+    headline = write_numbers(pool, {}, book_alone, alone)
+    written = write_exact_numbers(pool, early)
+    assert written is not None
+    before = _files(early)
+    assert "pooled_summary.csv" in before and "ppc.csv" in before and "prior_diagnostics.csv" in before
+    assert "prior_sensitivity.csv" not in before and "uncertainty_sensitivity.csv" not in before
+    assert [r["code"] for r in book_early.reasons] == ["diagnostics_warning"]  # nothing added yet
+    assert write_numbers(pool, {}, book_early, early, written) == headline
+    assert _files(early) == _files(alone)
+    assert {k: v for k, v in _files(early).items() if k in before} == before  # not written twice
+    assert book_early.reasons == book_alone.reasons
+    assert [r["code"] for r in book_early.reasons] == [
+        "diagnostics_warning", "ppc_flags", "material_prior_dependence", "prior_diagnostics_warning"]
+
+
+def test_mcmc_summaries_write_nothing_before_the_check(tmp_path: Path) -> None:
+    from marketbayesmeta.runtime.numbers import write_exact_numbers
+
+    body = CASES["log"].config_body.replace("reporting: {interval: 0.9}", "reporting: {interval: 0.9, summaries: mcmc}")
+    pool = compiled(tmp_path, "log", body)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert write_exact_numbers(pool, out) is None
+    assert list(out.iterdir()) == []

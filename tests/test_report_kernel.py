@@ -132,3 +132,41 @@ def test_a_kernel_that_dies_before_the_notebook_fails_at_once_not_after_the_time
     assert time.monotonic() - started < 300  # the timeout was 600 s
     assert not kernel.started  # closed: the next notebook starts a new kernel
     assert not (tmp_path / "kernel-home").exists()
+
+
+def test_figures_drawn_ahead_in_the_kernel_give_the_report_a_fresh_kernel_gives(tmp_path: Path) -> None:
+    """ReportKernel.prerender: the kernel draws the exact figures of a run before its check's files
+    exist (report/prerender.py), binds no name in the next notebook's namespace, and the report is
+    the one a throwaway kernel writes without anything drawn ahead."""
+    from nbformat import v4
+
+    run_dir = make_fake_run(tmp_path / "run", study_names=["North", "South", "East"])
+    alone = tmp_path / "alone"
+    shutil.copytree(run_dir, alone)
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for name in ("run_status.json", "diagnostics.csv", "posterior.nc", "prior_sensitivity.csv",
+                 "uncertainty_sensitivity.csv"):
+        shutil.move(run_dir / name, aside / name)
+    with notebook.ReportKernel(tmp_path / "kernel-home") as kernel:
+        kernel.start()
+        kernel.prerender(run_dir)
+        nb = v4.new_notebook(cells=[v4.new_code_cell(
+            "from marketbayesmeta.report.plots import cache\n"
+            "print(sorted(name for _, name in cache._ENTRIES))")])
+        notebook.execute_notebook(nb, run_dir, kernel=kernel)  # runs after the drawing, before the files return
+        assert nb.cells[0].outputs[0]["text"].strip() == str(sorted(["forest", "influence", "cumulative", "ppc"]))
+        for p in aside.iterdir():
+            shutil.move(p, run_dir / p.name)
+        assert R.write_reports(run_dir, kernel=kernel) == []
+        assert R.write_reports(alone) == []
+    assert _report(run_dir) == _report(alone)
+
+
+def test_prerender_binds_no_name_in_the_next_notebook(tmp_path: Path) -> None:
+    run_dir = make_fake_run(tmp_path / "run")
+    with notebook.ReportKernel(tmp_path / "kernel-home") as kernel:
+        kernel.start()
+        fresh = _probe(kernel, run_dir)
+        kernel.prerender(run_dir)
+        assert _probe(kernel, run_dir) == fresh

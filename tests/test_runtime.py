@@ -190,6 +190,53 @@ def _small(tmp: Path, rows: list[dict] | None = None, **overrides: object) -> Pa
     return write_project(tmp, rows if rows is not None else four_rows(), **overrides)
 
 
+def test_the_exact_tables_are_written_and_drawn_from_before_the_check_samples(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report kernel is asked to draw the figures ahead (report/prerender.py) once the exact
+    tables are written and before the MCMC check samples (the sensitivity tables, whose check
+    columns need it, come after)."""
+    from marketbayesmeta.report.notebook import ReportKernel
+    from marketbayesmeta.runtime import fits
+
+    seen: dict[str, list[str]] = {}
+    real_prerender, real_sample = ReportKernel.prerender, fits.sample_chains
+
+    def prerender(self: ReportKernel, run_dir: Path) -> None:
+        seen["prerender"] = sorted(p.name for p in Path(run_dir).iterdir() if p.suffix in (".csv", ".nc"))
+        real_prerender(self, run_dir)
+
+    def sample_chains(*args: object, **kwargs: object) -> object:
+        seen.setdefault("sampling", sorted(seen.get("prerender", ["(not asked yet)"])))
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(ReportKernel, "prerender", prerender)
+    monkeypatch.setattr(fits, "sample_chains", sample_chains)
+    result = execute_plan(compile_config(_small(tmp_path)), tmp_path / "run", quiet=True, fit_jobs=1)
+    assert result.exit_code == 0
+    assert seen["sampling"] == seen["prerender"]  # asked before the check sampled
+    assert {"pooled_summary.csv", "study_effects.csv", "ppc.csv", "cumulative.csv", "heterogeneity.csv",
+            "model_comparison.csv", "prior_diagnostics.csv"} <= set(seen["prerender"])
+    assert not {"diagnostics.csv", "prior_sensitivity.csv", "posterior.nc"} & set(seen["prerender"])
+    assert (tmp_path / "run" / "report.html").is_file()
+
+
+def test_a_failure_writing_the_exact_tables_fails_the_run_after_the_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table that cannot be written before the check fails the run as it would after it
+    (artefact_failed, exit 4), with the check's own results recorded first."""
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ValueError("forced table failure (test)")
+
+    monkeypatch.setattr("marketbayesmeta.runtime.numbers.write_tables", broken)
+    run = tmp_path / "run"
+    result = execute_plan(compile_config(_small(tmp_path)), run, quiet=True, report=False, fit_jobs=1)
+    assert result.status == "failed" and result.exit_code == 4
+    status = json.loads((run / "run_status.json").read_text())
+    assert [r["message"] for r in status["reasons"] if r["code"] == "artefact_failed"] == [
+        "writing the results failed: ValueError: forced table failure (test)"]
+    assert (run / "diagnostics.csv").is_file() and not (run / "posterior.nc").exists()
+
+
 def test_same_plan_twice_gives_byte_identical_csvs_whatever_the_workers(tmp_path: Path) -> None:
     cfg = _small(tmp_path, sensitivity={"prior": True}, sampler={"draws": 200, "tune": 200})
     plan = compile_config(cfg)

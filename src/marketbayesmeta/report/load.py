@@ -238,13 +238,31 @@ class RunData:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     _posterior: Any = None
+    # the files read since track() (None: not tracking): a drawn figure is reused only while they
+    # are unchanged (plots/cache.py)
+    _reads: set[str] | None = field(default=None, repr=False)
+
+    def track(self) -> set[str]:
+        """Start recording which files of the run directory are read (the plan's always are: every
+        view of the run reads it); returns the set that fills up."""
+        self._reads = set()
+        return self._reads
+
+    def _read(self, name: str) -> None:
+        if self._reads is not None:
+            self._reads.add(name)
+
+    def _status_doc(self) -> dict[str, Any]:
+        self._read("run_status.json")
+        return self.status or {}
 
     # -- raw access ---------------------------------------------------------------------------
     def table(self, name: str) -> pd.DataFrame | None:
+        self._read(name)
         return self.tables.get(name)
 
     def require(self, name: str) -> pd.DataFrame:
-        df = self.tables.get(name)
+        df = self.table(name)
         if df is None:
             raise MissingInput(self.missing_reason(name))
         return df
@@ -280,6 +298,7 @@ class RunData:
 
     def posterior(self) -> Any:
         """The main fit's posterior group from posterior.nc, as ``.posterior`` (MissingInput if absent)."""
+        self._read("posterior.nc")
         if self._posterior is None:
             path = self.run_dir / "posterior.nc"
             if not path.is_file():
@@ -298,12 +317,12 @@ class RunData:
     # -- status ---------------------------------------------------------------------------------
     @property
     def status_name(self) -> str:
-        st = (self.status or {}).get("status")
+        st = self._status_doc().get("status")
         return st if isinstance(st, str) and st else "unknown"
 
     @property
     def reportable(self) -> bool | None:
-        v = (self.status or {}).get("reportable")
+        v = self._status_doc().get("reportable")
         return v if isinstance(v, bool) else None
 
     @property
@@ -317,7 +336,7 @@ class RunData:
     @property
     def reasons(self) -> list[dict[str, str]]:
         out = []
-        for r in (self.status or {}).get("reasons") or []:
+        for r in self._status_doc().get("reasons") or []:
             if isinstance(r, dict):
                 out.append({"code": str(r.get("code", "")), "message": str(r.get("message", ""))})
             else:
@@ -325,7 +344,7 @@ class RunData:
         return out
 
     def status_value(self, key: str) -> Any:
-        return (self.status or {}).get(key)
+        return self._status_doc().get(key)
 
     # -- identity and scale ---------------------------------------------------------------------
     @property

@@ -117,6 +117,9 @@ finally:
     get_ipython().reset(new_session=False)
 """
 
+# Sent by ReportKernel.prerender (no name is bound: the next notebook's namespace stays empty).
+PRERENDER = "__import__('marketbayesmeta.report.prerender', fromlist=['prerender']).prerender({path!r})\n"
+
 # The kernel's namespace is empty (modules stay loaded) before each notebook: the warm-up and every
 # notebook end by emptying it (_LEAVE), once per notebook (a reset costs ~0.1 s: it runs a full
 # garbage collection). Before a notebook the working directory becomes the run directory, as a
@@ -190,6 +193,15 @@ class ReportKernel:
             self.close()
             raise
         return self
+
+    def prerender(self, run_dir: Path) -> None:
+        """Ask the kernel to draw ``run_dir``'s figures ahead (report/prerender.py) and return at
+        once: it does so after what it was sent before (the warm-up) and before the next notebook,
+        binding no name in the notebook's namespace. Nothing happens if the kernel is not running;
+        whatever goes wrong there only means that the notebook draws them itself."""
+        if self.kc is None:
+            return
+        self.kc.execute(PRERENDER.format(path=str(Path(run_dir).resolve())), silent=True, store_history=False)
 
     def execute(self, nb: Any, run_dir: Path, *, timeout: int = 300) -> None:
         """Execute ``nb`` in place with its working directory at ``run_dir`` (see the class)."""

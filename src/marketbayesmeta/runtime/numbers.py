@@ -9,14 +9,18 @@ The steps, in order (each writes its catalogue file into the pool's directory):
 3. prior and uncertainty sensitivity (deltas and materiality against the reference fit);
 4. prior diagnostics (prior-predictive draws from a fixed seed: also independent of the run's seed).
 
-With ``reporting.summaries: mcmc`` the main fit's tables (pooled, future, studies, ppc) are
-summaries of its PyMC draws instead, as in release 0.4; everything else stays exact.
+With ``reporting.summaries: exact`` steps 1, 2 and 4 run before the MCMC check
+(:func:`write_exact_numbers`; the report draws its figures from them meanwhile) and step 3 after it
+(:func:`finish_numbers`: its tables say whether each fit's check passed); the status book takes
+every step's reasons in step order after the check's own. With ``reporting.summaries: mcmc`` the
+main fit's tables (pooled, future, studies, ppc) are summaries of its PyMC draws instead, as in
+release 0.4, and every step runs after the check (:func:`write_numbers`); everything else stays exact.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -163,9 +167,42 @@ def triangulation_rows(pool: Pool, post: ExactPosterior) -> list[dict[str, Any]]
     return out
 
 
+@dataclass
+class Written:
+    """The tables :func:`write_tables` wrote, what the headline is made of, and the reasons they owe
+    the status book, in the order the book takes them: those before the sensitivity tables' and
+    those after (:func:`finish_numbers` adds them)."""
+
+    posts: dict[str, ExactPosterior]
+    mu_row: dict[str, Any]
+    tau_row: dict[str, Any]
+    future: dict[str, Any]
+    heterogeneity: list[dict[str, Any]]
+    before: StatusBook = field(default_factory=StatusBook)
+    after: StatusBook = field(default_factory=StatusBook)
+
+
+def write_exact_numbers(pool: Pool, directory: Path) -> Written | None:
+    """Before sampling: every table that needs no draws (with ``reporting.summaries: exact``, all
+    but the sensitivity tables, whose check columns say whether the MCMC check passed), so that the
+    report can draw from them while the MCMC check runs (report/prerender.py). None with
+    ``summaries: mcmc`` (the main fit's tables are then summaries of its draws)."""
+    if pool.reporting.summaries == "mcmc":
+        return None
+    return write_tables(pool, {}, directory)
+
+
 def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
-                  directory: Path) -> dict[str, Any]:
-    """Every numeric table of ``pool`` into ``directory``; returns run_status.json's headline."""
+                  directory: Path, written: Written | None = None) -> dict[str, Any]:
+    """Every numeric table of ``pool`` into ``directory`` (those :func:`write_exact_numbers` wrote
+    already, ``written``, are not written again); returns run_status.json's headline."""
+    if written is None:
+        written = write_tables(pool, sampled, directory)
+    return finish_numbers(pool, written, sampled, book, directory)
+
+
+def write_tables(pool: Pool, sampled: dict[str, FitResult], directory: Path) -> Written:
+    """Every table but the sensitivity tables (steps 1, 2 and 4 of the module docstring)."""
     from .prior_checks import prior_diagnostic_rows
 
     data = PoolData.of(pool)
@@ -188,6 +225,9 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
         future = xt.future_row(post, log_scale)
         studies = xt.study_rows(post, data.ids, data.names, data.decisions, data.y, data.se, log_scale)
         ppc = xt.ppc_rows(post, data.ids, data.y, data.se, iv)
+    heterogeneity = xt.heterogeneity_rows(post, data.y, data.se, pool.scale)
+    out = Written(posts=posts, mu_row=mu_row, tau_row=tau_row, future=future, heterogeneity=heterogeneity)
+    book = out.before
     write_table(directory, "pooled_summary.csv", [mu_row, tau_row])
     write_table(directory, "future_true_effect_summary.csv", [future])
     write_table(directory, "study_effects.csv", studies)
@@ -196,7 +236,6 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
     if flagged:
         book.add("ppc_flags", f"{len(flagged)} study(ies) outside their in-sample {100 * iv:g} % posterior "
                               f"predictive interval: {', '.join(flagged)}")
-    heterogeneity = xt.heterogeneity_rows(post, data.y, data.se, pool.scale)
     write_table(directory, "heterogeneity.csv", heterogeneity)
     write_table(directory, "model_comparison.csv", xt.model_comparison_rows(post, pool.fit("main").priors))
     main_priors = pool.fit("main").priors
@@ -219,7 +258,7 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
                 book.add("triangulation_disagrees", f"{row['study_id']} ({row['evidence_type']}, {row['metric']}) "
                          f"is {row['verdict']} of the pooled prediction for a comparable study: check how the "
                          "model read-out and the pooled experiments measure the effect before using either")
-    _sensitivity(pool, posts, sampled, book, directory)
+    book = out.after
     if pool.moderators is not None:
         _moderators(pool, data, post, book, directory)
     prior_rows = prior_diagnostic_rows(main_priors, data.y, data.se, PRIOR_CHECK_SEED)
@@ -230,7 +269,19 @@ def write_numbers(pool: Pool, sampled: dict[str, FitResult], book: StatusBook,
     if any(r["warning"] for r in prior_rows):
         book.add("prior_diagnostics_warning", "prior diagnostics warn: " +
                  "; ".join(r["message"] for r in prior_rows if r["warning"]))
-    return headline(pool, mu_row, tau_row, future, heterogeneity)
+    return out
+
+
+def finish_numbers(pool: Pool, written: Written, sampled: dict[str, FitResult], book: StatusBook,
+                   directory: Path) -> dict[str, Any]:
+    """The sensitivity tables (step 3), and the reasons of every table into ``book`` in step order;
+    returns run_status.json's headline."""
+    for r in written.before.reasons:
+        book.add(r["code"], r["message"])
+    _sensitivity(pool, written.posts, sampled, book, directory)
+    for r in written.after.reasons:
+        book.add(r["code"], r["message"])
+    return headline(pool, written.mu_row, written.tau_row, written.future, written.heterogeneity)
 
 
 def _moderators(pool: Pool, data: PoolData, post: ExactPosterior, book: StatusBook, directory: Path) -> None:

@@ -36,7 +36,7 @@ from .fits import (
     default_fit_jobs,
     sample_fits,
 )
-from .numbers import write_numbers
+from .numbers import write_exact_numbers, write_numbers
 from .status import StatusBook
 
 VERSIONED = ("python", "marketbayesmeta", "pymc", "pytensor", "arviz", "numpy", "scipy", "pandas", "xarray",
@@ -258,6 +258,18 @@ def _run_pool(pool: Pool, directory: Path, ctx: RunContext, kernel: Any) -> Pool
         checked = len(checked_fits(pool))
         progress.say(f"{pool.name}: exact numbers for {len(pool.fits)} fit(s); MCMC check of {checked} "
                      f"({pool.sampler.chains} chains × {pool.sampler.draws} draws)")
+        written, early_error = None, None
+        t0 = time.perf_counter()
+        try:  # the exact tables first: the report kernel draws from them while the check samples
+            written = write_exact_numbers(pool, directory)
+        except Exception as exc:  # noqa: BLE001 - recorded below, where a later failure would be
+            raise_if_received()
+            if environment_message(exc) is not None:
+                raise  # disk full, permissions, ...: the user's to fix (exit 2), not a failed run
+            early_error = exc
+        early_seconds = time.perf_counter() - t0
+        if written is not None and kernel is not None:
+            kernel.prerender(directory)
         jobs = default_fit_jobs(pool) if ctx.fit_jobs is None else max(1, ctx.fit_jobs)
         # cores the fit processes leave idle split a fit's chains (by default only: --fit-jobs 1
         # samples in one process)
@@ -271,9 +283,11 @@ def _run_pool(pool: Pool, directory: Path, ctx: RunContext, kernel: Any) -> Pool
         sampled = {r.fit.name: r for r in results}
         _diagnostics(pool, results, book, directory)
         try:
+            if early_error is not None:
+                raise early_error
             t0 = time.perf_counter()
-            headline = write_numbers(pool, sampled, book, directory)
-            progress.say(f"exact numbers … {time.perf_counter() - t0:.1f} s")
+            headline = write_numbers(pool, sampled, book, directory, written)
+            progress.say(f"exact numbers … {early_seconds + time.perf_counter() - t0:.1f} s")
             main = sampled.get("main")
             if main is not None and main.ok and main.idata is not None:
                 _posterior_netcdf(main, pool, ctx.plan_hash, directory / "posterior.nc")

@@ -1,7 +1,8 @@
 """The report's plots, each a function ``RunData -> matplotlib Figure``, looked up by name.
 
 :func:`render` is the one way a plot becomes a PNG: it draws it, marks it across the whole figure
-when the run is FAILED, BLOCKED or of unknown status, and closes it.
+when the run is FAILED, BLOCKED or of unknown status, and closes it; or it returns the same plot
+drawn ahead from the same files (``cache.py``, ``report/prerender.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..load import RunData
+from . import cache
 from .checks import plot_ppc, plot_sensitivity
 from .common import figure_png, plt, watermark
 from .forest import forest_caption, plot_forest
@@ -33,7 +35,11 @@ PLOTS: dict[str, Callable[[RunData], Any]] = {
 
 
 def render(name: str, run: RunData) -> bytes:
-    """PNG bytes of plot ``name`` (raises MissingInput when its inputs are missing)."""
+    """PNG bytes of plot ``name`` (raises MissingInput when its inputs are missing): the one drawn
+    ahead from the same inputs (cache.py), or drawn now."""
+    drawn = cache.lookup(name, run)
+    if drawn is not None:
+        return drawn
     try:
         fig = PLOTS[name](run)
     except BaseException:

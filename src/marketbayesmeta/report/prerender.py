@@ -1,0 +1,56 @@
+"""Drawing a run's figures ahead of its notebook, while the run's MCMC check samples.
+
+With ``reporting.summaries: exact`` a run writes every table but the sensitivity tables before it
+samples (runtime/numbers.py). Its report kernel has little else to do then: the runtime asks it
+(:meth:`~.notebook.ReportKernel.prerender`) to run :func:`prerender`, which draws every plot of
+the outline that those files allow and keeps them (plots/cache.py). When the notebook runs after
+the check, each plot whose files are unchanged is reused, byte for byte the figure it would draw;
+the others (the sampler's trace and rank plots, the sensitivity plot, any whose inputs changed,
+all of them in an unusable run) are drawn then. What the notebook shows is the same either way
+(tests/test_report_prerender.py); only when the drawing happens differs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..outputs import CSV_FILES
+from .load import load_run
+from .plots import PLOTS, cache
+from .plots.common import figure_png, plt
+from .sections import SECTIONS
+
+# Every file a plot may read (the plan files are in every snapshot: plots/cache.py).
+INPUTS = (*CSV_FILES, "run_status.json", "posterior.nc")
+
+
+def plot_names() -> list[str]:
+    """The plots of the outline in the order the notebook draws them: the summary's forest plot,
+    then each section's."""
+    names = ["forest"]
+    for sec in SECTIONS:
+        names += [item.name for item in sec.items if item.kind == "plot" and item.name not in names]
+    return names
+
+
+def prerender(run_dir: str | Path) -> int:
+    """Draw the outline's plots of ``run_dir`` that its files allow into the cache (emptied first);
+    returns how many were kept. A plot that cannot be drawn yet is left for the notebook, and if a
+    file changed while the run directory was read nothing is kept."""
+    run_dir = Path(run_dir)
+    cache.clear()
+    files = cache.snapshot(run_dir, INPUTS)
+    run = load_run(run_dir)
+    if cache.snapshot(run_dir, INPUTS) != files:
+        return 0
+    kept = 0
+    for name in plot_names():
+        reads = run.track()
+        try:
+            fig = PLOTS[name](run)
+            png = figure_png(fig)
+        except Exception:  # noqa: BLE001 - missing inputs (not written yet) or a failure: the notebook says
+            plt().close("all")
+            continue
+        kept += cache.store(name, run_dir, reads, files, png)
+    return kept
