@@ -499,7 +499,8 @@ def _phases(run: ChildRun) -> dict[str, Any]:
         "CLI start + compile (imports, config + tracker -> plan, run directory)": start[0],
         "imports + model build (pymc, NUTS compile)": model[0] - start[0],
         "MCMC check (sampling, diagnostics, exact cross-check)": t_fit - model[0],
-        "exact numbers (every table of the grid from the exact engine, CSVs)": numbers[0] - t_fit,
+        "exact numbers after the check (sensitivity tables; the other exact tables are written before it)":
+            numbers[0] - t_fit,
         "artefacts (posterior.nc, run_status.json)": (t_report - rsec) - numbers[0],
         "report (markdown, notebook kernel start + execution, HTML)": rsec,
         "finalize (manifest, commit, interpreter exit)": run.wall - t_report,

@@ -144,6 +144,20 @@ def test_incremental_runs_reuse_unchanged_pools(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_portfolios_pools_draw_no_figures_ahead(tmp_path: Path, monkeypatch) -> None:
+    """Drawing the figures ahead (report/prerender.py) is for a single run, whose kernel would idle
+    while it samples; a portfolio's workers keep every core busy."""
+    from marketbayesmeta.report.notebook import ReportKernel
+
+    asked: list[Path] = []
+    monkeypatch.setattr(ReportKernel, "prerender", lambda self, run_dir: asked.append(run_dir))
+    cfg = {"analysis": {"split_by": ["channel"]}}
+    rows = [r for r in _rows() if r["channel"] == "tv" and r["metric"] != "awareness"]
+    result = execute_plan(compile_config(_project(tmp_path, rows, **cfg)), quiet=True)
+    assert result.exit_code == 0 and (result.run_dir / "pools" / "sales__channel-tv" / "report.html").is_file()
+    assert asked == []
+
+
 def test_a_tampered_previous_pool_is_run_again(tmp_path: Path) -> None:
     cfg = {"analysis": {"split_by": ["channel"]}}
     first = execute_plan(compile_config(_project(tmp_path, **cfg)), quiet=True, report=False)

@@ -17,6 +17,9 @@ Steps of :func:`write_reports`, in order (``write.py``):
 
 A :class:`~.notebook.ReportKernel` warms up as soon as it starts (``warm_up.py``): it renders every
 section once on a small canned run, so the first notebook finds matplotlib and the readers warm.
+While a single run's MCMC check samples, its kernel draws the figures the exact tables (written before the
+check) allow (``prerender.py``); the notebook reuses each only if the files it was drawn from are
+unchanged (``plots/cache.py``).
 
 What a section shows comes from: ``summary.py`` (status banner and headline), ``prose.py`` and
 ``findings.py`` (reporting language), ``tables.py`` (each table once), ``plots/`` (forest, prior

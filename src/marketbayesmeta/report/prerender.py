@@ -1,7 +1,8 @@
 """Drawing a run's figures ahead of its notebook, while the run's MCMC check samples.
 
 With ``reporting.summaries: exact`` a run writes every table but the sensitivity tables before it
-samples (runtime/numbers.py). Its report kernel has little else to do then: the runtime asks it
+samples (runtime/numbers.py). A single run's report kernel has little else to do then (a
+portfolio's workers keep every core busy: their kernels are not asked): the runtime asks it
 (:meth:`~.notebook.ReportKernel.prerender`) to run :func:`prerender`, which draws every plot of
 the outline that those files allow and keeps them (plots/cache.py). When the notebook runs after
 the check, each plot whose files are unchanged is reused, byte for byte the figure it would draw;
