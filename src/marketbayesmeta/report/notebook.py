@@ -135,10 +135,11 @@ class ReportKernel:
     Starting a kernel and importing the report's libraries into it costs seconds of CPU: a process
     that writes many reports (a portfolio worker) keeps one ReportKernel for all of them
     (:func:`process_kernel`), and a single run starts its kernel (:meth:`start`) before sampling,
-    so that the kernel loads on the other core meanwhile (:func:`private_kernel`). Before each
-    notebook the kernel's namespace is emptied and its working directory set to the run directory,
-    so a notebook sees what a fresh kernel would (modules stay imported; the same notebook bytes,
-    tests/test_report_kernel.py).
+    so that the kernel loads on the other core meanwhile (:func:`private_kernel`) and then draws
+    the run's figures ahead (:meth:`prerender`). The kernel's namespace is emptied after the
+    warm-up and after each notebook, and its working directory set to the run directory before
+    each, so a notebook sees what a fresh kernel would (modules stay imported; the same notebook
+    bytes, tests/test_report_kernel.py).
 
     The kernel's files (kernelspec, connection file, IPython and matplotlib directories, sockets)
     live in ``home``, removed by :meth:`close`. Waits happen on a :class:`SignalFreeLoop` under
