@@ -243,8 +243,9 @@ class RunData:
     _reads: set[str] | None = field(default=None, repr=False)
 
     def track(self) -> set[str]:
-        """Start recording which files of the run directory are read (the plan's always are: every
-        view of the run reads it); returns the set that fills up."""
+        """Start recording which files of the run directory are read and return the set that fills
+        up (the plan files are not recorded: every view of a run reads them, and plots/cache.py
+        counts them always)."""
         self._reads = set()
         return self._reads
 
