@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..outputs import CSV_FILES
 from .load import load_run
-from .plots import PLOTS, cache
-from .plots.common import figure_png, plt
+from .plots import cache, draw
+from .plots.common import plt
 from .sections import SECTIONS
 
 # Every file a plot may read (the plan files are in every snapshot: plots/cache.py).
@@ -48,10 +48,9 @@ def prerender(run_dir: str | Path) -> int:
     for name in plot_names():
         reads = run.track()
         try:
-            fig = PLOTS[name](run)
-            png = figure_png(fig)
+            png = draw(name, run, mark=False)
         except Exception:  # noqa: BLE001 - missing inputs (not written yet) or a failure: the notebook says
-            plt().close("all")
+            plt().close("all")  # also a figure whose export failed
             continue
         kept += cache.store(name, run_dir, reads, files, png)
     return kept

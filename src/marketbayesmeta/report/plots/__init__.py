@@ -38,16 +38,20 @@ def render(name: str, run: RunData) -> bytes:
     """PNG bytes of plot ``name`` (raises MissingInput when its inputs are missing): the one drawn
     ahead from the same inputs (cache.py), or drawn now."""
     drawn = cache.lookup(name, run)
-    if drawn is not None:
-        return drawn
+    return drawn if drawn is not None else draw(name, run)
+
+
+def draw(name: str, run: RunData, *, mark: bool = True) -> bytes:
+    """Draw plot ``name`` now: PNG bytes, marked across the whole figure if the run is unusable
+    (``mark``; figures drawn ahead are not: cache.py serves them to usable runs only)."""
     try:
         fig = PLOTS[name](run)
     except BaseException:
         plt().close("all")
         raise
-    if run.unusable:
+    if mark and run.unusable:
         watermark(fig, run.unusable)
     return figure_png(fig)
 
 
-__all__ = ["PLOTS", "render", "forest_caption"]
+__all__ = ["PLOTS", "draw", "render", "forest_caption"]
