@@ -12,6 +12,7 @@ import copy
 import functools
 import html
 import re
+import threading
 from typing import Any
 
 from .notebook import TEMPLATES
@@ -88,6 +89,42 @@ def export_html(nb: Any, title: str = "marketbayesmeta run report") -> str:
     nb.metadata["title"] = title  # escaped by the template
     body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     return strip_external_references(body)
+
+
+def warm_exporter() -> None:
+    """Make the exporter and export a one-cell notebook with it, discarding the page: a process's
+    first export costs ~0.8 s more than the next (nbconvert's imports, its Jinja templates and CSS
+    selectors compiled, its preprocessors checked). Nothing is written."""
+    from nbformat import v4
+
+    from .notebook import META_KEY
+
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    cell = v4.new_code_cell("", outputs=[
+        v4.new_output("display_data", {"text/html": "<p>warm-up</p>"}, metadata={META_KEY: {"table": "x"}}),
+        v4.new_output("display_data", {"text/markdown": "*warm-up*"}),
+        v4.new_output("display_data", {"image/png": png}, metadata={META_KEY: {"plot": "x"}}),
+    ])
+    export_html(v4.new_notebook(cells=[v4.new_markdown_cell("# warm-up"), cell]), title="warm-up")
+
+
+def warm_exporter_meanwhile() -> threading.Thread | None:
+    """Start :func:`warm_exporter` in a daemon thread when this process has not exported yet, and
+    return it (join it before exporting: the exporter is made once). write_reports calls this while
+    the kernel executes the notebook, when this process has nothing else to do; a failure there is
+    left to the real export to report."""
+    if _exporter.cache_info().currsize:
+        return None
+
+    def warm() -> None:
+        try:
+            warm_exporter()
+        except Exception:  # noqa: BLE001, S110 - the real export says what is wrong
+            pass
+
+    thread = threading.Thread(target=warm, name="mbm-warm-html-exporter", daemon=True)
+    thread.start()
+    return thread
 
 
 def fallback_html(error: str, markdown_text: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
-from .html import export_html, fallback_html, find_external_references
+from .html import export_html, fallback_html, find_external_references, warm_exporter_meanwhile
 from .load import RunData, load_run
 from .markdown import fallback_markdown, render_markdown
 from .notebook import (
@@ -65,8 +65,13 @@ def write_reports(run_dir: str | Path, *, quiet: bool = True, timeout: int = 300
     nb = _step(out, "report notebook could not be built", build_notebook)       # 3. build
     html_text = None
     if nb is not None:
-        executed = _step(out, "report notebook execution failed",               # 4. execute
-                         lambda: execute_notebook(nb, run_dir, timeout=timeout, kernel=kernel) or True)
+        warming = warm_exporter_meanwhile()  # on this process's idle core while the kernel works
+        try:
+            executed = _step(out, "report notebook execution failed",           # 4. execute
+                             lambda: execute_notebook(nb, run_dir, timeout=timeout, kernel=kernel) or True)
+        finally:
+            if warming is not None:
+                warming.join()
         if executed:
             clean_outputs(nb)                                                   # 5. check
             out += report_warnings(nb)
