@@ -71,6 +71,7 @@ def test_the_first_notebook_after_the_warm_up_finds_a_fresh_namespace(
 
     run_dir = make_fake_run(tmp_path / "run")
     with monkeypatch.context() as m:  # a kernel that never ran anything: the names a fresh one has
+        m.setattr(notebook, "IMPORTS", "pass")
         m.setattr(notebook, "WARM_UP", "pass")
         with notebook.ReportKernel(tmp_path / "fresh-home") as fresh:
             fresh_names = _probe(fresh.start(), run_dir)[1]
@@ -135,9 +136,9 @@ def test_a_kernel_that_dies_before_the_notebook_fails_at_once_not_after_the_time
 
 
 def test_figures_drawn_ahead_in_the_kernel_give_the_report_a_fresh_kernel_gives(tmp_path: Path) -> None:
-    """ReportKernel.prerender: the kernel draws the exact figures of a run before its check's files
-    exist (report/prerender.py), binds no name in the next notebook's namespace, and the report is
-    the one a throwaway kernel writes without anything drawn ahead."""
+    """ReportKernel.warm_up with a run: the kernel draws the exact figures of a run before its
+    check's files exist (report/prerender.py), binds no name in the next notebook's namespace, and
+    the report is the one a throwaway kernel writes without anything drawn ahead."""
     from nbformat import v4
 
     run_dir = make_fake_run(tmp_path / "run", study_names=["North", "South", "East"])
@@ -149,8 +150,8 @@ def test_figures_drawn_ahead_in_the_kernel_give_the_report_a_fresh_kernel_gives(
                  "uncertainty_sensitivity.csv"):
         shutil.move(run_dir / name, aside / name)
     with notebook.ReportKernel(tmp_path / "kernel-home") as kernel:
-        kernel.start()
-        kernel.prerender(run_dir)
+        kernel.start(warm_up=False)
+        kernel.warm_up(run_dir)
         nb = v4.new_notebook(cells=[v4.new_code_cell(
             "from marketbayesmeta.report.plots import cache\n"
             "print(sorted(name for _, name in cache._ENTRIES))")])
@@ -163,10 +164,10 @@ def test_figures_drawn_ahead_in_the_kernel_give_the_report_a_fresh_kernel_gives(
     assert _report(run_dir) == _report(alone)
 
 
-def test_prerender_binds_no_name_in_the_next_notebook(tmp_path: Path) -> None:
+def test_a_warm_up_with_a_run_binds_no_name_in_the_next_notebook(tmp_path: Path) -> None:
     run_dir = make_fake_run(tmp_path / "run")
     with notebook.ReportKernel(tmp_path / "kernel-home") as kernel:
-        kernel.start()
+        kernel.start(warm_up=False)
         fresh = _probe(kernel, run_dir)
-        kernel.prerender(run_dir)
+        kernel.warm_up(run_dir)
         assert _probe(kernel, run_dir) == fresh

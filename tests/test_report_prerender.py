@@ -74,7 +74,7 @@ def ahead(tmp_path: Path) -> Path:
     """A fake run whose exact figures were drawn ahead, before its check's files were written."""
     run_dir = make_fake_run(tmp_path / "run", moderators=True)
     _before_the_check(run_dir, tmp_path / "aside")
-    assert P.prerender(run_dir) == len(EXACT_PLOTS)
+    assert sorted(P.prerender(run_dir)) == sorted(EXACT_PLOTS)
     _after_the_check(run_dir, tmp_path / "aside")
     return run_dir
 
@@ -148,7 +148,7 @@ def test_a_file_written_while_the_run_is_read_keeps_nothing(tmp_path: Path, monk
         return run
 
     monkeypatch.setattr(P, "load_run", load_while_writing)
-    assert P.prerender(run_dir) == 0
+    assert P.prerender(run_dir) == []
     assert not cache._ENTRIES
 
 
@@ -167,3 +167,30 @@ def test_tracking_records_the_files_a_plot_reads(tmp_path: Path) -> None:
     reads = run.track()
     _ = run.unusable, run.table("not_a_file.csv")
     assert reads == {"run_status.json", "not_a_file.csv"}
+
+
+def test_a_warm_up_with_a_run_draws_its_figures_first_and_only_the_others_on_the_canned_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report/warm_up.py with ``ahead``: the run's figures are drawn ahead before anything else, and
+    the canned run's warm-up skips those plots (the summary's is the forest plot), drawing the rest."""
+    from marketbayesmeta.report import warm_up as W
+
+    run_dir = make_fake_run(tmp_path / "run", moderators=True)
+    _before_the_check(run_dir, tmp_path / "aside")
+    drawn: list[tuple[str, str]] = []
+    for name, fn in list(PLOTS.items()):
+        def spy(run, fn=fn, name=name):
+            fig = fn(run)  # a plot without its inputs yet raises: not drawn
+            drawn.append((Path(run.run_dir).name, name))
+            return fig
+        monkeypatch.setitem(PLOTS, name, spy)
+    W.warm_up(run_dir)
+    ahead = [name for where, name in drawn if where == "run"]
+    assert set(ahead) == EXACT_PLOTS and drawn[:len(ahead)] == [("run", n) for n in ahead]
+    canned = {name for where, name in drawn if where == W.WARM_UP_RUN.name}
+    assert canned and not canned & EXACT_PLOTS
+    assert {"trace", "rank", "prior_posterior"} <= canned  # the MCMC check's plots are warmed there
+
+    drawn.clear()
+    W.warm_up()  # without a run: every plot of the canned run
+    assert {"forest", "trace"} <= {name for _, name in drawn}

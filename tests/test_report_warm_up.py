@@ -70,17 +70,19 @@ def test_canned_run_loads_without_problems_and_draws_every_plot_of_a_single_pool
 
 def test_warm_up_shows_every_section_of_the_canned_run_and_displays_nothing(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from marketbayesmeta.report.sections import section
+
     shown: list[tuple[str, Path, list[str]]] = []
-    real = display.show_section
+    real = display.show
 
-    def spy(key: str, run) -> None:  # noqa: ANN001
-        shown.append((key, run.run_dir, list(run.problems)))
-        real(key, run)
+    def spy(item, run) -> None:  # noqa: ANN001
+        shown.append((item.name, run.run_dir, list(run.problems)))
+        real(item, run)
 
-    monkeypatch.setattr(display, "show_section", spy)
+    monkeypatch.setattr(display, "show", spy)
     before = {p.name: p.stat().st_mtime_ns for p in W.WARM_UP_RUN.iterdir()}
     W.warm_up()
-    assert [k for k, _, _ in shown] == list(SECTION_KEYS)
+    assert [k for k, _, _ in shown] == [item.name for key in SECTION_KEYS for item in section(key).items]
     assert {d for _, d, _ in shown} == {W.WARM_UP_RUN}
     assert all(problems == [] for _, _, problems in shown)
     assert capsys.readouterr() == ("", "")  # captured and dropped

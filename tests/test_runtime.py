@@ -199,21 +199,24 @@ def test_the_exact_tables_are_written_and_drawn_from_before_the_check_samples(
     from marketbayesmeta.runtime import fits
 
     seen: dict[str, list[str]] = {}
-    real_prerender, real_sample = ReportKernel.prerender, fits.sample_chains
+    real_warm_up, real_sample = ReportKernel.warm_up, fits.sample_chains
 
-    def prerender(self: ReportKernel, run_dir: Path) -> None:
-        seen["prerender"] = sorted(p.name for p in Path(run_dir).iterdir() if p.suffix in (".csv", ".nc"))
-        real_prerender(self, run_dir)
+    def warm_up(self: ReportKernel, run_dir: Path | None = None) -> None:
+        seen.setdefault("asked", []).append(str(run_dir))
+        if run_dir is not None:
+            seen["prerender"] = sorted(p.name for p in Path(run_dir).iterdir() if p.suffix in (".csv", ".nc"))
+        real_warm_up(self, run_dir)
 
     def sample_chains(*args: object, **kwargs: object) -> object:
         seen.setdefault("sampling", sorted(seen.get("prerender", ["(not asked yet)"])))
         return real_sample(*args, **kwargs)
 
-    monkeypatch.setattr(ReportKernel, "prerender", prerender)
+    monkeypatch.setattr(ReportKernel, "warm_up", warm_up)
     monkeypatch.setattr(fits, "sample_chains", sample_chains)
     result = execute_plan(compile_config(_small(tmp_path)), tmp_path / "run", quiet=True, fit_jobs=1)
     assert result.exit_code == 0
-    assert seen["sampling"] == seen["prerender"]  # asked before the check sampled
+    assert len(seen["asked"]) == 1 and seen["asked"][0] != "None"  # one warm-up: the run's (in its staging dir)
+    assert seen["sampling"] == seen["prerender"]  # asked once, with the run, before the check sampled
     assert {"pooled_summary.csv", "study_effects.csv", "ppc.csv", "cumulative.csv", "heterogeneity.csv",
             "model_comparison.csv", "prior_diagnostics.csv"} <= set(seen["prerender"])
     assert not {"diagnostics.csv", "prior_sensitivity.csv", "posterior.nc"} & set(seen["prerender"])

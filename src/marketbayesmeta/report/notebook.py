@@ -101,24 +101,23 @@ def _kernel_manager(tmp: Path, ipc_dir: Path) -> Any:
     return km
 
 
-# Sent to a new kernel as soon as it starts (static code, nothing from a run): the collector's
-# thresholds (collector.py), the report's imports and one pass over every section on a canned run
-# (report.warm_up), so that they run while the caller is still sampling, and the first notebook
-# finds everything loaded and warm; then an empty namespace, as _LEAVE leaves it.
-WARM_UP = KERNEL_STATEMENT + """
+# Sent to a new kernel as soon as it starts (static code, binding no name): the collector's
+# thresholds (collector.py) and the report's libraries (report/warm_up.py), loaded while the caller
+# still compiles or samples.
+IMPORTS = KERNEL_STATEMENT + """
+__import__("warnings").filterwarnings("ignore")
+__import__("matplotlib").use("Agg")
+__import__("marketbayesmeta.report.warm_up", fromlist=["load_libraries"]).load_libraries()
+"""
+
+# Sent once per kernel by ReportKernel.warm_up: the warm-up (report/warm_up.py; with a run
+# directory, that run's figures drawn ahead first), then an empty namespace, as _LEAVE leaves it.
+WARM_UP = """
 try:
-    import warnings
-    warnings.filterwarnings("ignore")
-    import matplotlib
-    matplotlib.use("Agg")
-    import marketbayesmeta.report.warm_up
-    marketbayesmeta.report.warm_up.warm_up()
+    __import__("marketbayesmeta.report.warm_up", fromlist=["warm_up"]).warm_up({run_dir!r})
 finally:
     get_ipython().reset(new_session=False)
 """
-
-# Sent by ReportKernel.prerender (no name is bound: the next notebook's namespace stays empty).
-PRERENDER = "__import__('marketbayesmeta.report.prerender', fromlist=['prerender']).prerender({path!r})\n"
 
 # The kernel's namespace is empty (modules stay loaded) before each notebook: the warm-up and every
 # notebook end by emptying it (_LEAVE), once per notebook (a reset costs ~0.1 s: it runs a full
@@ -136,7 +135,7 @@ class ReportKernel:
     that writes many reports (a portfolio worker) keeps one ReportKernel for all of them
     (:func:`process_kernel`), and a single run starts its kernel (:meth:`start`) before sampling,
     so that the kernel loads on the other core meanwhile (:func:`private_kernel`) and then draws
-    the run's figures ahead (:meth:`prerender`). The kernel's namespace is emptied after the
+    the run's figures ahead (:meth:`warm_up`). The kernel's namespace is emptied after the
     warm-up and after each notebook, and its working directory set to the run directory before
     each, so a notebook sees what a fresh kernel would (modules stay imported; the same notebook
     bytes, tests/test_report_kernel.py).
@@ -156,6 +155,7 @@ class ReportKernel:
         self.km: Any = None
         self.kc: Any = None
         self.ready = False
+        self.warmed = False
         self.ipc_dir: Path | None = None
 
     def __enter__(self) -> ReportKernel:
@@ -172,8 +172,9 @@ class ReportKernel:
         with stopping(lambda: _kill_kernel(self.km)):
             return self.loop.run_until_complete(coro)
 
-    def start(self) -> ReportKernel:
-        """Launch the kernel and send it the imports (returns without waiting for them; idempotent)."""
+    def start(self, *, warm_up: bool = True) -> ReportKernel:
+        """Launch the kernel and send it the imports, and the warm-up unless ``warm_up`` is False
+        (returns without waiting for them; idempotent: a started kernel is left as it is)."""
         if self.started:
             return self
         self.home.mkdir(parents=True, exist_ok=True)
@@ -189,20 +190,26 @@ class ReportKernel:
             self.kc = self.km.client()
             self.kc.allow_stdin = False
             self.kc.start_channels()
-            self.kc.execute(WARM_UP, silent=True, store_history=False)
+            self.kc.execute(IMPORTS, silent=True, store_history=False)
         except BaseException:
             self.close()
             raise
+        if warm_up:
+            self.warm_up()
         return self
 
-    def prerender(self, run_dir: Path) -> None:
-        """Ask the kernel to draw ``run_dir``'s figures ahead (report/prerender.py) and return at
-        once: it does so after what it was sent before (the warm-up) and before the next notebook,
-        binding no name in the notebook's namespace. Nothing happens if the kernel is not running;
-        whatever goes wrong there only means that the notebook draws them itself."""
-        if self.kc is None:
+    def warm_up(self, run_dir: Path | None = None) -> None:
+        """Ask the kernel, once, to warm up (report/warm_up.py) and return at once; it does so after
+        the imports and before the next notebook, binding no name in its namespace. With
+        ``run_dir`` (a single run whose exact tables are written and whose MCMC check is about to
+        sample) it first draws that run's figures ahead, which the notebook then reuses, and skips
+        those plots in the warm-up. Nothing happens if the kernel is not running or has been asked
+        already; whatever goes wrong there only means that the notebook does the work itself."""
+        if self.kc is None or self.warmed:
             return
-        self.kc.execute(PRERENDER.format(path=str(Path(run_dir).resolve())), silent=True, store_history=False)
+        path = None if run_dir is None else str(Path(run_dir).resolve())
+        self.kc.execute(WARM_UP.format(run_dir=path), silent=True, store_history=False)
+        self.warmed = True
 
     def execute(self, nb: Any, run_dir: Path, *, timeout: int = 300) -> None:
         """Execute ``nb`` in place with its working directory at ``run_dir`` (see the class)."""
@@ -212,7 +219,7 @@ class ReportKernel:
 
         if self.started and not self._wait(self.km.is_alive()):
             self.close()  # died since the last notebook: start again
-        self.start()
+        self.start(warm_up=False)  # a warm-up now would only delay this notebook
         try:
             if not self.ready:
                 self._wait(self.kc.wait_for_ready(timeout=120))
@@ -278,7 +285,7 @@ class ReportKernel:
             if self.loop is not None and not self.loop.is_closed():
                 self.loop.close()
             self.loop = self.km = self.kc = None
-            self.ready = False
+            self.ready = self.warmed = False
             shutil.rmtree(self.home, ignore_errors=True)
             if self.ipc_dir is not None and self.ipc_dir != self.home:
                 shutil.rmtree(self.ipc_dir, ignore_errors=True)

@@ -2,9 +2,10 @@
 
 With ``reporting.summaries: exact`` a run writes every table but the sensitivity tables before it
 samples (runtime/numbers.py). A single run's report kernel has little else to do then (a
-portfolio's workers keep every core busy: their kernels are not asked): the runtime asks it
-(:meth:`~.notebook.ReportKernel.prerender`) to run :func:`prerender`, which draws every plot of
-the outline that those files allow and keeps them (plots/cache.py). When the notebook runs after
+portfolio's workers keep every core busy: their kernels are not asked): the runtime asks it to
+warm up with that run (:meth:`~.notebook.ReportKernel.warm_up`), and the warm-up first runs
+:func:`prerender`, which draws every plot of the outline that those files allow and keeps them
+(plots/cache.py), before the sampling starts. When the notebook runs after
 the check, each plot whose files are unchanged is reused, byte for byte the figure it would draw;
 the others (the sampler's trace and rank plots, the sensitivity plot, any whose inputs changed,
 all of them in an unusable run) are drawn then. What the notebook shows is the same either way
@@ -34,17 +35,17 @@ def plot_names() -> list[str]:
     return names
 
 
-def prerender(run_dir: str | Path) -> int:
+def prerender(run_dir: str | Path) -> list[str]:
     """Draw the outline's plots of ``run_dir`` that its files allow into the cache (emptied first);
-    returns how many were kept. A plot that cannot be drawn yet is left for the notebook, and if a
-    file changed while the run directory was read nothing is kept."""
+    returns the names of those kept. A plot that cannot be drawn yet is left for the notebook, and
+    if a file changed while the run directory was read nothing is kept."""
     run_dir = Path(run_dir)
     cache.clear()
     files = cache.snapshot(run_dir, INPUTS)
     run = load_run(run_dir)
     if cache.snapshot(run_dir, INPUTS) != files:
-        return 0
-    kept = 0
+        return []
+    kept: list[str] = []
     for name in plot_names():
         reads = run.track()
         try:
@@ -52,5 +53,6 @@ def prerender(run_dir: str | Path) -> int:
         except Exception:  # noqa: BLE001 - missing inputs (not written yet) or a failure: the notebook says
             plt().close("all")  # also a figure whose export failed
             continue
-        kept += cache.store(name, run_dir, reads, files, png)
+        if cache.store(name, run_dir, reads, files, png):
+            kept.append(name)
     return kept

@@ -237,8 +237,8 @@ def _report_kernel(ctx: RunContext, directory: Path) -> Any:
     from ..report.notebook import private_kernel, process_kernel
 
     kernel = process_kernel() if ctx.layout == "portfolio" else private_kernel(directory)
-    try:
-        return kernel.start()
+    try:  # a portfolio's kernel warms up at once, for all its pools; a single run's, once its
+        return kernel.start(warm_up=ctx.layout == "portfolio")  # exact tables are written (_run_pool)
     except Exception:  # noqa: BLE001 - the report says what went wrong (it tries to start it again)
         return kernel
 
@@ -268,10 +268,12 @@ def _run_pool(pool: Pool, directory: Path, ctx: RunContext, kernel: Any) -> Pool
                 raise  # disk full, permissions, ...: the user's to fix (exit 2), not a failed run
             early_error = exc
         early_seconds = time.perf_counter() - t0
-        if written is not None and kernel is not None and ctx.layout == "single":
-            # only where a core would idle: a portfolio's workers keep both busy, and drawing beside
-            # the sampling there cost ~6 % of the run's time (12 pools, --jobs 2, interleaved runs)
-            kernel.prerender(directory)
+        if kernel is not None and ctx.layout == "single":
+            # the warm-up draws this run's figures from the exact tables first, before the check
+            # samples. Only in a single run, where a core would idle: a portfolio's workers keep
+            # both busy, and drawing beside the sampling there cost ~6 % of the run's time (12
+            # pools, --jobs 2, interleaved runs); their kernel warms up once, on the canned run.
+            kernel.warm_up(directory if written is not None else None)
         jobs = default_fit_jobs(pool) if ctx.fit_jobs is None else max(1, ctx.fit_jobs)
         # cores the fit processes leave idle split a fit's chains (by default only: --fit-jobs 1
         # samples in one process)
