@@ -15,6 +15,7 @@ from html_page import Page
 from marketbayesmeta import report as R
 from marketbayesmeta.outputs import REPORT_FILES
 from marketbayesmeta.report import notebook
+from marketbayesmeta.report.plots import PLOTS
 from marketbayesmeta.report.sections import SECTIONS
 from report_fixture import make_fake_run
 
@@ -166,3 +167,22 @@ def test_broken_artefacts_give_notes_not_errors(tmp_path: Path) -> None:
     assert "posterior.nc could not be read" in text and "plan.json: not a JSON object" in text
     md = (run_dir / "analysis_report.md").read_text(encoding="utf-8")
     assert "{{ 7\\*7 }}" in md or "\\{\\{ 7\\*7 \\}\\}" in md
+
+
+def test_every_figure_says_in_words_what_it_shows(full_run: tuple[Path, list[str], Path, list[Path]]) -> None:
+    """Each image of report.html has its plot's alternative text (plots.ALT_TEXT), not nbconvert's
+    "No description has been provided" placeholder, and every plot has one."""
+    import html as html_lib
+    import re
+
+    from marketbayesmeta.report.plots import ALT_TEXT
+
+    assert set(ALT_TEXT) == set(PLOTS)
+    run_dir, _, _, _ = full_run
+    raw = (run_dir / "report.html").read_text(encoding="utf-8")
+    images = re.findall(r"<img\b[^>]*>", raw)
+    alts = [html_lib.unescape(m.group(1)) if (m := re.search(r'\balt="([^"]*)"', tag)) else None for tag in images]
+    assert len(alts) >= 10 and None not in alts
+    assert set(alts) <= set(ALT_TEXT.values())
+    shown = {((o.get("metadata") or {}).get("marketbayesmeta") or {}).get("plot") for o in _outputs(run_dir)} - {None}
+    assert {ALT_TEXT[name] for name in shown} | {ALT_TEXT["forest"]} == set(alts)

@@ -14,7 +14,7 @@ from typing import Any
 from .fmt import md_escape
 from .load import MissingInput, RunData
 from .notebook import META_KEY
-from .plots import render
+from .plots import ALT_TEXT, render
 from .sections import TEXTS, Item, section
 from .summary import build_summary, summary_html
 from .tables import TABLES, frame_html
@@ -51,7 +51,7 @@ def _build(item: Item, run: RunData) -> tuple[Any, dict[str, Any]]:
     if item.kind == "table":
         return HTML(frame_html(TABLES[item.name](run), item.name, run.unusable and f"{run.unusable} run")), \
             {"table": item.name}
-    return Image(data=render(item.name, run), format="png"), {"plot": item.name}
+    return Image(data=render(item.name, run), format="png"), {"plot": item.name, "alt": ALT_TEXT[item.name]}
 
 
 def show(item: Item, run: RunData) -> None:

@@ -36,7 +36,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 NOTEBOOK_TEMPLATE = "report_notebook.py"
 KERNEL_NAME = "marketbayesmeta-report"
 KERNEL_DIR_PREFIX = ".report-kernel-"
-META_KEY = "marketbayesmeta"  # output metadata key: {"failure": ...}, {"plot": ...}, {"table": ...}
+META_KEY = "marketbayesmeta"  # output metadata key: {"failure": ...}, {"plot": ..., "alt": ...}, {"table": ...}
 MAX_IPC_PREFIX = 90  # AF_UNIX socket paths are limited to ~107 bytes; the kernel appends "-<n>"
 
 

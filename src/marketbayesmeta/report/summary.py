@@ -23,6 +23,7 @@ from .fmt import (
     to_float,
 )
 from .load import RunData
+from .plots import ALT_TEXT
 
 NOT_FOR_USE = "not for use"
 
@@ -171,7 +172,7 @@ def summary_html(s: Summary, forest_png_b64: str | None, forest_note: str = "") 
         f'<div class="mbm-value">{_e(f.value)}{nfu if f.numeric else ""}</div>'
         + (f'<div class="mbm-note">{_e(f.note)}</div>' if f.note else "") + "</div>"
         for f in s.facts)
-    plot = (f'<img class="mbm-forest" alt="forest plot" src="data:image/png;base64,{forest_png_b64}">'
+    plot = (f'<img class="mbm-forest" alt="{_e(ALT_TEXT["forest"])}" src="data:image/png;base64,{forest_png_b64}">'
             if forest_png_b64 else f'<p class="mbm-missing"><em>{_e(forest_note)}</em></p>')
     pool = f' <span class="mbm-pool">pool {_e(s.pool)}</span>' if s.pool else ""
     finished = f" · finished at {_e(s.finished)}" if s.finished else " · finished at: not recorded"

@@ -34,6 +34,22 @@ PLOTS: dict[str, Callable[[RunData], Any]] = {
 }
 
 
+# What each plot shows, in words: the image's alternative text in report.html (screen readers, a
+# page whose images do not load); the forest plot's is used by the summary block (summary.py).
+ALT_TEXT: dict[str, str] = {
+    "forest": "Forest plot: each study's estimate and interval, and the pooled effect with its interval",
+    "prior_posterior": "Prior and posterior densities of the pooled effect and of the between-study spread",
+    "sensitivity": "Pooled effect and interval under each prior and uncertainty setting of the sensitivity grid",
+    "influence": "Pooled effect and interval with each study left out in turn",
+    "cumulative": "Pooled effect and interval as the studies were added, in order of their measurement window",
+    "moderator_bubbles": "Study estimates against the moderator, sized by precision, with the fitted meta-regression",
+    "moderator_subgroups": "Pooled effect and interval for each level of the moderator",
+    "ppc": "Each study's observed estimate against the range the model predicts for it (posterior predictive check)",
+    "trace": "Per-chain posterior densities and traces of mu and tau (model scale): the chains should overlap",
+    "rank": "Rank plots of mu and tau per chain: roughly uniform bars mean the chains agree",
+}
+
+
 def render(name: str, run: RunData) -> bytes:
     """PNG bytes of plot ``name`` (raises MissingInput when its inputs are missing): the one drawn
     ahead from the same inputs (cache.py), or drawn now."""
@@ -54,4 +70,4 @@ def draw(name: str, run: RunData, *, mark: bool = True) -> bytes:
     return figure_png(fig)
 
 
-__all__ = ["PLOTS", "draw", "render", "forest_caption"]
+__all__ = ["ALT_TEXT", "PLOTS", "draw", "render", "forest_caption"]
