@@ -469,6 +469,29 @@ def test_dask_keeps_one_task_per_worker_in_flight(local_cluster):
     assert len(seen) == 6 and max(seen) <= 2, seen
 
 
+def profiler_running(task: object) -> bool:
+    """Whether the statistical profiler of the Dask worker running this task is on."""
+    from distributed import get_worker
+
+    callbacks = get_worker().periodic_callbacks
+    return any(callbacks[name].is_running() for name in dispatch.PROFILER_CALLBACKS if name in callbacks)
+
+
+def test_dask_workers_profiler_is_paused_while_our_task_runs_and_resumed_after(local_cluster):
+    """It samples the task thread's stack every 10 ms (dispatch's docstring has what it costs)."""
+    import distributed
+
+    with distributed.Client(local_cluster, set_as_default=False) as client:
+        def profilers() -> dict[str, list[bool]]:
+            return client.run(lambda dask_worker: [dask_worker.periodic_callbacks[name].is_running()
+                                                   for name in dispatch.PROFILER_CALLBACKS])
+
+        before = profilers()
+        assert len(before) == 2 and all(all(on) for on in before.values())  # on by default
+        assert run_tasks([0, 1, 2], profiler_running, dask_address=local_cluster) == [False, False, False]
+        assert profilers() == before  # resumed after each task
+
+
 def test_dask_refuses_workers_of_another_version(local_cluster, monkeypatch):
     monkeypatch.setattr(dispatch, "_package_version", lambda: "0.0.0-other")
     with pytest.raises(ClusterError, match=r"must run marketbayesmeta 0.0.0-other like this process: "

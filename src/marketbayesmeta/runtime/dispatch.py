@@ -46,10 +46,17 @@ a task that kills every worker it lands on fails after four), and then it is a `
 (``KilledWorker: ...``). Set ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0`` for the scheduler
 to fail a task on its first lost worker. On interrupt the caller cancels its tasks; one already
 running on a worker finishes there and its result is discarded (Python cannot stop a thread).
+While a task of ours runs, the worker's statistical profiler (``distributed.worker.profile``,
+which walks the task thread's stack every 10 ms) is paused, and resumed when the task ends; the
+dashboard's profile has no samples of our tasks. Measured on 2 cores, 12 pools, interleaved runs:
+with the profiler disabled by configuration the workers used 59.7 s of CPU against 70.5 s
+(medians of 3 pairs, each pair lower); with this pause, 66.7 against 69.8 s (means of 3 pairs,
+each pair lower, within this host's noise).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -58,7 +65,7 @@ import threading
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
@@ -358,8 +365,47 @@ def _on_dask_worker(fn: Callable[[Any], Any], task: Any, client_version: str) ->
         raise RuntimeError(f"this Dask worker has marketbayesmeta {version}, the client {client_version}; "
                            "install the same version on every worker")
     os.environ[WORKER_ENV] = "1"
-    with _DASK_TASK_LOCK:
+    with _DASK_TASK_LOCK, _profiler_paused():
         return fn(task)
+
+
+PROFILER_CALLBACKS = ("profile", "profile-cycle")  # distributed.Worker.periodic_callbacks
+
+
+def _on_worker_loop(worker: Any, action: Callable[[], None]) -> None:
+    """Run ``action`` on the worker's event loop (where its periodic callbacks live) and wait."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            action()
+        finally:
+            done.set()
+
+    worker.loop.add_callback(run)
+    done.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def _profiler_paused() -> Iterator[None]:
+    """Pause this Dask worker's statistical profiler for the task's duration (see the module
+    docstring); a worker without one (disabled by its configuration) is left as it is."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    running = [pc for name in PROFILER_CALLBACKS
+               if (pc := worker.periodic_callbacks.get(name)) is not None and pc.is_running()]
+    def switch(method: str) -> None:
+        for pc in running:
+            getattr(pc, method)()
+
+    if running:
+        _on_worker_loop(worker, lambda: switch("stop"))
+    try:
+        yield
+    finally:
+        if running:
+            _on_worker_loop(worker, lambda: switch("start"))
 
 
 def _check_workers(client: Any, address: str) -> None:
