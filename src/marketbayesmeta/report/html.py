@@ -15,7 +15,7 @@ import re
 import threading
 from typing import Any
 
-from .notebook import TEMPLATES
+from .notebook import META_KEY, TEMPLATES
 
 HTML_TEMPLATE = "report_offline.html.j2"
 
@@ -96,8 +96,6 @@ def warm_exporter() -> None:
     first export costs ~0.8 s more than the next (nbconvert's imports, its Jinja templates and CSS
     selectors compiled, its preprocessors checked). Nothing is written."""
     from nbformat import v4
-
-    from .notebook import META_KEY
 
     png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
     cell = v4.new_code_cell("", outputs=[

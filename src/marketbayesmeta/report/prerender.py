@@ -27,12 +27,9 @@ INPUTS = (*CSV_FILES, "run_status.json", "posterior.nc")
 
 
 def plot_names() -> list[str]:
-    """The plots of the outline in the order the notebook draws them: the summary's forest plot,
-    then each section's."""
-    names = ["forest"]
-    for sec in SECTIONS:
-        names += [item.name for item in sec.items if item.kind == "plot" and item.name not in names]
-    return names
+    """The plots of the outline in the order the notebook draws them (the summary's forest plot
+    first), each once."""
+    return list(dict.fromkeys(item.plot for sec in SECTIONS for item in sec.items if item.plot))
 
 
 def prerender(run_dir: str | Path) -> list[str]:

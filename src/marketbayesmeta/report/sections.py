@@ -37,6 +37,12 @@ class Item:
     name: str
     quiet: bool = False  # when its input is missing, show nothing (the section's text already says why)
 
+    @property
+    def plot(self) -> str | None:
+        """The plot this item draws: a plot item's own, the summary's forest plot
+        (display.summary_block); None for texts and tables."""
+        return "forest" if self.kind == "summary" else self.name if self.kind == "plot" else None
+
 
 @dataclass(frozen=True)
 class Section:

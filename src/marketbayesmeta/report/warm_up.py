@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 WARM_UP_RUN = Path(__file__).resolve().parent / "warm_up_run"
 
@@ -49,11 +48,6 @@ def warm_up(ahead: str | Path | None = None, canned: Path = WARM_UP_RUN) -> None
         run = load_run(canned)
         for key in SECTION_KEYS:
             for item in section(key).items:
-                if _plot_of(item) not in drawn:
+                if item.plot not in drawn:
                     show(item, run)
     plt().close("all")
-
-
-def _plot_of(item: Any) -> str | None:
-    """The plot an outline item draws (the summary's is the forest plot), None for the others."""
-    return "forest" if item.kind == "summary" else item.name if item.kind == "plot" else None
