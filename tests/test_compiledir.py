@@ -71,9 +71,9 @@ def _probe(env: dict[str, str]) -> list[str]:
 
 
 def test_the_runtimes_first_pymc_import_points_pytensor_at_our_cache(tmp_path):
-    """A run imports PyMC first in fits._quiet_libraries (before the model module): the cache must
+    """A run imports PyMC first in libraries.load (before the model module): the cache must
     be chosen there."""
-    code = ("from marketbayesmeta.runtime import fits; fits._quiet_libraries(); import pytensor; "
+    code = ("from marketbayesmeta.runtime import libraries; libraries.load(); import pytensor; "
             "print(pytensor.config.base_compiledir)")
     full = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"} | _env(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True)

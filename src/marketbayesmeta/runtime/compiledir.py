@@ -12,7 +12,7 @@ import) and only when the user has not chosen a directory: ``PYTENSOR_FLAGS`` na
 ``base_compiledir`` or ``compiledir``, or a PyTensor configuration file (``PYTENSORRC``, default
 ``~/.pytensorrc``) naming either, wins. Child processes started afterwards (forked fit and chain
 workers, portfolio workers) inherit the choice through ``PYTENSOR_FLAGS``. It is applied where the
-runtime first imports PyMC (``fits._quiet_libraries``) and where the model is built (``model``).
+runtime first loads the libraries (:func:`.libraries.load`).
 """
 
 from __future__ import annotations

@@ -6,12 +6,10 @@ the compiled model. Each fit has its own seed and the step is re-initialised by 
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import signal
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +18,7 @@ import numpy as np
 
 from ..plan import Fit, Pool
 from .dispatch import TaskFailure, die_with_parent, how_it_ended, run_tasks
+from .libraries import load as load_libraries
 
 
 @dataclass
@@ -82,19 +81,6 @@ def checked_fits(pool: Pool) -> list[Fit]:
     """The fits PyMC samples as a check: main (and the meta-regression), or every distinct fit with
     ``sampler.check: all``."""
     return [f for f in pool.fits if f.same_as is None and (f.kind in ALWAYS_CHECKED or pool.sampler.check == "all")]
-
-
-def _quiet_libraries() -> None:
-    """Silence PyMC's INFO chatter and PyTensor's BLAS warning (progress is ours to print).
-
-    PyMC sets its logger level on import, so import it first."""
-    from .compiledir import use_own_compiledir
-
-    use_own_compiledir()  # before PyTensor's first import (pymc imports it)
-    warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
-    import pymc  # noqa: F401
-    logging.getLogger("pymc").setLevel(logging.ERROR)
-    logging.getLogger("pytensor").setLevel(logging.ERROR)
 
 
 # Compiled models kept for the life of the process: building and compiling one costs seconds, and a
@@ -373,7 +359,7 @@ def _worker_init(close_fds: tuple[int, ...]) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()  # Linux: no orphan keeps sampling after a SIGKILL
-    _quiet_libraries()
+    load_libraries()
 
 
 def _worker_fit(index: int) -> FitResult:
@@ -386,7 +372,7 @@ def _fit_task(index: int) -> FitResult:
     (the worker already ignores SIGINT and dies with its parent: :mod:`.dispatch`)."""
     if not _STATE.get("worker_ready"):
         _let_go_of(_STATE["close_fds"])
-        _quiet_libraries()
+        load_libraries()
         _STATE["worker_ready"] = True
     return _worker_fit(index)
 
@@ -435,7 +421,7 @@ def sample_fits(pool: Pool, report: Callable[[int, FitResult], None], *, jobs: i
 
     Results come back in pool order whatever the order of completion."""
     t0 = time.perf_counter()
-    _quiet_libraries()
+    load_libraries()
     fits = checked_fits(pool)
     models = build_models(pool, fits)
     n = len(fits)

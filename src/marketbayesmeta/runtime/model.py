@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from .compiledir import use_own_compiledir
+from .libraries import load
 
-use_own_compiledir()  # before PyTensor's first import: its configuration is read then
+load()  # PyTensor's compile directory before its first import; ArviZ without Numba (see there)
 
 import pymc as pm  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402

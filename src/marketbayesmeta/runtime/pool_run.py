@@ -116,6 +116,9 @@ class PoolOutcome:
 
 
 def _posterior_netcdf(res: FitResult, pool: Pool, plan_hash: str, path: Path) -> None:
+    from .libraries import load
+
+    load()
     import arviz as az
     import xarray as xr
 
