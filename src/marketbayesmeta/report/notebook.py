@@ -36,6 +36,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 NOTEBOOK_TEMPLATE = "report_notebook.py"
 KERNEL_NAME = "marketbayesmeta-report"
 KERNEL_DIR_PREFIX = ".report-kernel-"
+# The directory, in a kernel's home, of the figures its run's process draws aside (plots/aside.py),
+# and the environment variable that tells the kernel where it is (plots/cache.py reads it).
+ASIDE_DIR = "figures-aside"
+ASIDE_ENV = "MARKETBAYESMETA_FIGURES_ASIDE"
 META_KEY = "marketbayesmeta"  # output metadata key: {"failure": ...}, {"plot": ..., "alt": ...}, {"table": ...}
 MAX_IPC_PREFIX = 90  # AF_UNIX socket paths are limited to ~107 bytes; the kernel appends "-<n>"
 
@@ -79,6 +83,7 @@ def _kernel_env(tmp: Path) -> dict[str, str]:
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env["PYTHONWARNINGS"] = "ignore"
+    env[ASIDE_ENV] = str(tmp / ASIDE_DIR)
     return env
 
 
@@ -157,6 +162,11 @@ class ReportKernel:
         self.ready = False
         self.warmed = False
         self.ipc_dir: Path | None = None
+
+    @property
+    def aside_dir(self) -> Path:
+        """Where this kernel finds the figures its run's process draws aside (plots/aside.py)."""
+        return self.home / ASIDE_DIR
 
     def __enter__(self) -> ReportKernel:
         return self

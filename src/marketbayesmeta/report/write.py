@@ -46,11 +46,14 @@ def write_markdown(run: RunData) -> list[str]:
 
 
 def write_reports(run_dir: str | Path, *, quiet: bool = True, timeout: int = 300,
-                  kernel: ReportKernel | None = None) -> list[str]:
+                  kernel: ReportKernel | None = None, draw_aside: bool = False) -> list[str]:
     """Write analysis_report.md, report.ipynb (executed) and report.html into ``run_dir``.
 
     ``kernel``: the :class:`~.notebook.ReportKernel` to execute the notebook in (one a caller keeps
-    for many reports, or started early); default a throwaway kernel of this report's own."""
+    for many reports, or started early); default a throwaway kernel of this report's own.
+    ``draw_aside`` (with ``kernel``): this process draws the notebook's last figures meanwhile, in a
+    thread, for the kernel to use (plots/aside.py); for a process with a core to spare (a single
+    run), not a portfolio's worker, whose cores are busy."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return [f"report not written: {run_dir} is not a directory"]
@@ -66,10 +69,17 @@ def write_reports(run_dir: str | Path, *, quiet: bool = True, timeout: int = 300
     html_text = None
     if nb is not None:
         warming = warm_exporter_meanwhile()  # on this process's idle core while the kernel works
+        aside = None
+        if draw_aside and kernel is not None:
+            from .plots.aside import Aside
+
+            aside = Aside(run_dir, kernel.aside_dir)
         try:
             executed = _step(out, "report notebook execution failed",           # 4. execute
                              lambda: execute_notebook(nb, run_dir, timeout=timeout, kernel=kernel) or True)
         finally:
+            if aside is not None:
+                aside.finish()
             if warming is not None:
                 warming.join()
         if executed:

@@ -317,14 +317,16 @@ def _run_pool(pool: Pool, directory: Path, ctx: RunContext, kernel: Any) -> Pool
     finished = now()  # before the reports, so that they can show it
     status_path.write_text(status(finished).text(), encoding="utf-8")
     if ctx.report:
-        for warning in _reports(directory, progress, kernel):
+        # a single run's process draws the notebook's last figures meanwhile (report/plots/aside.py);
+        # a portfolio's workers keep both cores busy
+        for warning in _reports(directory, progress, kernel, draw_aside=ctx.layout == "single"):
             book.add("report_warning", warning)
     status_path.write_text(status(finished).text(), encoding="utf-8")
     return PoolOutcome(name=pool.name, status=book.status, exit_code=book.exit_code, reportable=book.reportable,
                        reasons=book.reasons, pool_hash=pool.pool_hash, headline=headline)
 
 
-def _reports(directory: Path, progress: Progress, kernel: Any = None) -> list[str]:
+def _reports(directory: Path, progress: Progress, kernel: Any = None, draw_aside: bool = False) -> list[str]:
     """Markdown, notebook and HTML reports; returns warnings (a report failure does not fail the run).
 
     An interrupt is never a report failure: Interrupted (a BaseException) is not caught here, and
@@ -335,7 +337,7 @@ def _reports(directory: Path, progress: Progress, kernel: Any = None) -> list[st
     try:
         from ..report import write_reports
 
-        warnings = write_reports(directory, quiet=True, kernel=kernel)
+        warnings = write_reports(directory, quiet=True, kernel=kernel, draw_aside=draw_aside)
     except Exception as exc:  # noqa: BLE001 - the run's numbers stand without the report
         raise_if_received()
         warnings = [f"report generation failed: {type(exc).__name__}: {exc}"]

@@ -11,14 +11,23 @@ watermark of an unusable run, so they serve only runs that are usable (``run.unu
 
 The cache lives in the process that draws (the report kernel) and holds one run directory's
 figures: :func:`clear` before another's are drawn.
+
+Figures drawn aside (``plots/aside.py``: by the run's own process while its kernel executes the
+notebook) are entries on disk, in the directory the kernel's environment names (``notebook.ASIDE_ENV``):
+``<plot>.png`` and ``<plot>.json`` (the run directory, the inputs' digests and the PNG's), the JSON
+written last. :func:`lookup` reads them when it holds no entry of its own, under the same rule.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..notebook import ASIDE_ENV
 
 PLAN_FILES = ("plan.json", "pool.json", "../../plan.json")
 
@@ -49,29 +58,68 @@ def _key(run_dir: Path, name: str) -> tuple[str, str]:
     return str(Path(run_dir).resolve()), name
 
 
+def _inputs(reads: set[str], files: dict[str, str | None]) -> tuple[tuple[str, str | None], ...] | None:
+    """The (file, digest) pairs an entry depends on: the plan files and what the plot read, from the
+    snapshot ``files``; None if the plot read a file the snapshot does not cover."""
+    names = {*PLAN_FILES, *reads}
+    if not names <= files.keys():
+        return None
+    return tuple(sorted((n, files[n]) for n in names))
+
+
 def store(name: str, run_dir: Path, reads: set[str], files: dict[str, str | None], png: bytes) -> bool:
     """Keep plot ``name``'s ``png``, drawn from the run whose files had the digests ``files`` (a
     :func:`snapshot` taken before the run was read) after it read ``reads``; False (not kept) if it
     read a file the snapshot does not cover."""
-    names = {*PLAN_FILES, *reads}
-    if not names <= files.keys():
+    inputs = _inputs(reads, files)
+    if inputs is None:
         return False
-    _ENTRIES[_key(run_dir, name)] = Entry(inputs=tuple(sorted((n, files[n]) for n in names)), png=png)
+    _ENTRIES[_key(run_dir, name)] = Entry(inputs=inputs, png=png)
     return True
 
 
 def lookup(name: str, run: Any) -> bytes | None:
     """The PNG of plot ``name`` drawn ahead for ``run``'s directory, if its inputs are unchanged and
     the run is usable; else None."""
-    if not _ENTRIES or run.unusable:
+    if run.unusable:
         return None
-    entry = _ENTRIES.get(_key(run.run_dir, name))
+    entry = _ENTRIES.get(_key(run.run_dir, name)) or _aside_entry(name, run.run_dir)
     if entry is None:
         return None
     run_dir = Path(run.run_dir)
     if all(digest(run_dir / n) == d for n, d in entry.inputs):
         return entry.png
     return None
+
+
+def entry_record(name: str, run_dir: Path, reads: set[str], files: dict[str, str | None],
+                 png: bytes) -> dict[str, object] | None:
+    """What an aside entry's JSON holds (see the module's docstring); None if the plot read a file
+    the snapshot ``files`` does not cover."""
+    inputs = _inputs(reads, files)
+    if inputs is None:
+        return None
+    return {"plot": name, "run_dir": _key(run_dir, name)[0], "png_sha256": hashlib.sha256(png).hexdigest(),
+            "inputs": [list(pair) for pair in inputs]}
+
+
+def _aside_entry(name: str, run_dir: Path) -> Entry | None:
+    where = os.environ.get(ASIDE_ENV)
+    if not where:
+        return None
+    try:
+        record = json.loads((Path(where) / f"{name}.json").read_text(encoding="utf-8"))
+        png = (Path(where) / f"{name}.png").read_bytes()
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(record, dict) or record.get("plot") != name or record.get("run_dir") != _key(run_dir, name)[0]
+            or record.get("png_sha256") != hashlib.sha256(png).hexdigest()):
+        return None
+    try:
+        inputs = tuple((str(n), None if d is None else str(d)) for n, d in record["inputs"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return Entry(inputs=inputs, png=png)
 
 
 def clear() -> None:

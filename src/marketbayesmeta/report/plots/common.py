@@ -3,8 +3,11 @@ of an unusable run and PNG export."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ..fmt import plot_label, to_float
@@ -15,7 +18,15 @@ COLORS = {"observed": "0.25", "theta": "tab:blue", "pooled": "tab:red", "predict
           "flag": "tab:red"}
 
 
+_THREAD = threading.local()
+
+
 def plt() -> Any:
+    """pyplot (the Agg backend when this process has not chosen one), or, in a thread drawing
+    aside (:func:`without_pyplot`), the same calls without pyplot."""
+    figures = getattr(_THREAD, "figures", None)
+    if figures is not None:
+        return figures
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:
@@ -23,6 +34,39 @@ def plt() -> Any:
     import matplotlib.pyplot as pyplot
 
     return pyplot
+
+
+class _Figures:
+    """The part of pyplot the plots use (``subplots``, ``close``), without pyplot: a Figure with an
+    Agg canvas, which is what pyplot makes under the Agg backend, and no figure manager to close."""
+
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, *, sharex: Any = False, sharey: Any = False, squeeze: bool = True,
+                 width_ratios: Any = None, height_ratios: Any = None, subplot_kw: Any = None, gridspec_kw: Any = None,
+                 **fig_kw: Any) -> tuple[Any, Any]:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(**fig_kw)
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=squeeze, width_ratios=width_ratios,
+                            height_ratios=height_ratios, subplot_kw=subplot_kw, gridspec_kw=gridspec_kw)
+        return fig, axes
+
+    @staticmethod
+    def close(*_: Any) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def without_pyplot() -> Iterator[None]:
+    """In this thread, :func:`plt` gives figures that pyplot never sees (plots/aside.py): the
+    process's pyplot state and backend are left alone, and no GUI backend is driven from a thread."""
+    _THREAD.figures = _Figures()
+    try:
+        yield
+    finally:
+        _THREAD.figures = None
 
 
 def num(v: Any) -> float:
