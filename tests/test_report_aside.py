@@ -139,3 +139,16 @@ def test_the_kernel_is_told_where_its_runs_process_draws_aside(tmp_path: Path) -
 
     kernel = ReportKernel(tmp_path / "home")
     assert _kernel_env(kernel.home)[ASIDE_ENV] == str(kernel.aside_dir)
+
+
+def test_after_the_figures_the_thread_runs_what_comes_next_even_when_stopped_early(
+        run_dir: Path, tmp_path: Path) -> None:
+    """write_reports passes the HTML exporter's warm-up: the figures get the process's time first,
+    and the warm-up still happens when the notebook ended before the figures were drawn."""
+    events: list[str] = []
+    aside = A.Aside(run_dir, tmp_path / "aside", then=lambda: events.append(f"then after {len(aside.written)}"))
+    written = aside.finish()
+    assert events == [f"then after {len(written)}"]  # once, after the drawing
+    stopped = A.Aside(run_dir, tmp_path / "stopped", then=lambda: events.append("then, stopped"))
+    stopped.finish()  # asked to stop at once
+    assert events[-1] == "then, stopped" and len(events) == 2

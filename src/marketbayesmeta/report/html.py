@@ -106,6 +106,17 @@ def warm_exporter() -> None:
     export_html(v4.new_notebook(cells=[v4.new_markdown_cell("# warm-up"), cell]), title="warm-up")
 
 
+def warm_exporter_if_cold() -> None:
+    """:func:`warm_exporter` unless this process has made its exporter already; a failure there is
+    left to the real export to report."""
+    if _exporter.cache_info().currsize:
+        return
+    try:
+        warm_exporter()
+    except Exception:  # noqa: BLE001, S110 - the real export says what is wrong
+        pass
+
+
 def warm_exporter_meanwhile() -> threading.Thread | None:
     """Start :func:`warm_exporter` in a daemon thread when this process has not exported yet, and
     return it (join it before exporting: the exporter is made once). write_reports calls this while
@@ -113,14 +124,7 @@ def warm_exporter_meanwhile() -> threading.Thread | None:
     left to the real export to report."""
     if _exporter.cache_info().currsize:
         return None
-
-    def warm() -> None:
-        try:
-            warm_exporter()
-        except Exception:  # noqa: BLE001, S110 - the real export says what is wrong
-            pass
-
-    thread = threading.Thread(target=warm, name="mbm-warm-html-exporter", daemon=True)
+    thread = threading.Thread(target=warm_exporter_if_cold, name="mbm-warm-html-exporter", daemon=True)
     thread.start()
     return thread
 

@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
-from .html import export_html, fallback_html, find_external_references, warm_exporter_meanwhile
+from .html import (
+    export_html,
+    fallback_html,
+    find_external_references,
+    warm_exporter_if_cold,
+    warm_exporter_meanwhile,
+)
 from .load import RunData, load_run
 from .markdown import fallback_markdown, render_markdown
 from .notebook import (
@@ -68,12 +74,14 @@ def write_reports(run_dir: str | Path, *, quiet: bool = True, timeout: int = 300
     nb = _step(out, "report notebook could not be built", build_notebook)       # 3. build
     html_text = None
     if nb is not None:
-        warming = warm_exporter_meanwhile()  # on this process's idle core while the kernel works
-        aside = None
+        aside = warming = None
         if draw_aside and kernel is not None:
             from .plots.aside import Aside
 
-            aside = Aside(run_dir, kernel.aside_dir)
+            # the figures get this process's idle core first, then the exporter warms up
+            aside = Aside(run_dir, kernel.aside_dir, then=warm_exporter_if_cold)
+        else:
+            warming = warm_exporter_meanwhile()  # on this process's idle core while the kernel works
         try:
             executed = _step(out, "report notebook execution failed",           # 4. execute
                              lambda: execute_notebook(nb, run_dir, timeout=timeout, kernel=kernel) or True)

@@ -90,16 +90,21 @@ def draw_aside(run_dir: Path, into: Path, names: tuple[str, ...] = ASIDE_PLOTS,
 
 
 class Aside:
-    """:func:`draw_aside` in a daemon thread; :meth:`finish` asks it to stop after the plot it is
-    drawing and waits for it. Whatever fails there only means that the kernel draws the plots."""
+    """:func:`draw_aside` in a daemon thread, then ``then()`` (write_reports: the HTML exporter's
+    warm-up, which is needed only after the notebook: the figures get the process's time first);
+    :meth:`finish` asks it to stop after the plot it is drawing and waits for both. Whatever fails
+    there only means that the kernel draws the plots (and the export warms up itself)."""
 
-    def __init__(self, run_dir: Path, into: Path):
+    def __init__(self, run_dir: Path, into: Path, then: Callable[[], object] | None = None):
         self._stop = threading.Event()
         self.written: list[str] = []
 
         def work() -> None:
             with contextlib.suppress(Exception):
                 self.written = draw_aside(Path(run_dir), Path(into), stop=self._stop.is_set)
+            if then is not None:
+                with contextlib.suppress(Exception):
+                    then()
 
         self._thread = threading.Thread(target=work, name="marketbayesmeta-figures-aside", daemon=True)
         self._thread.start()
