@@ -552,8 +552,9 @@ def sec_end_to_end(ctx: Context) -> None:
     warm = [run_child(base, env=env, timeout=600, measure_rss=True) for _ in range(1 if ctx.quick else 3)]
     runs["warm"] = min(warm, key=lambda r: r.wall)
     own_modules = _pytensor_modules(compiledir)
-    default_modules = _pytensor_modules(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                                        / "marketbayesmeta" / "pytensor")
+    from marketbayesmeta.runtime.compiledir import own_compiledir
+
+    default_modules = _pytensor_modules(own_compiledir(os.environ))
     runs["default-cache"] = run_child(base, timeout=600, measure_rss=True)
     for name, r in runs.items():
         if r.returncode != 0 or r.timed_out:

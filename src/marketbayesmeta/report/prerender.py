@@ -14,6 +14,7 @@ all of them in an unusable run) are drawn then. What the notebook shows is the s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..outputs import CSV_FILES
@@ -32,24 +33,32 @@ def plot_names() -> list[str]:
     return list(dict.fromkeys(item.plot for sec in SECTIONS for item in sec.items if item.plot))
 
 
-def prerender(run_dir: str | Path) -> list[str]:
-    """Draw the outline's plots of ``run_dir`` that its files allow into the cache (emptied first);
-    returns the names of those kept. A plot that cannot be drawn yet is left for the notebook, and
-    if a file changed while the run directory was read nothing is kept."""
-    run_dir = Path(run_dir)
-    cache.clear()
+def drawn_from_files(run_dir: Path, names: list[str] | tuple[str, ...], stop: Callable[[], bool] = lambda: False,
+                     ) -> Iterator[tuple[str, set[str], dict[str, str | None], bytes]]:
+    """Draw plots ``names`` of ``run_dir`` (unmarked) from its files as they are now; yields each
+    drawn plot's name, the files it read, the snapshot of the files' digests taken before the run
+    was read (plots/cache.py) and its PNG. Nothing more is yielded once a file differs from that
+    snapshot, or once ``stop()``; a plot that cannot be drawn (its inputs not written yet, a failure)
+    is skipped: the notebook draws it, and says what went wrong."""
     files = cache.snapshot(run_dir, INPUTS)
     run = load_run(run_dir)
-    if cache.snapshot(run_dir, INPUTS) != files:
-        return []
-    kept: list[str] = []
-    for name in plot_names():
+    for name in names:
+        if stop() or cache.snapshot(run_dir, INPUTS) != files:
+            return
         reads = run.track()
         try:
             png = draw(name, run, mark=False)
         except Exception:  # noqa: BLE001 - missing inputs (not written yet) or a failure: the notebook says
             plt().close("all")  # also a figure whose export failed
             continue
-        if cache.store(name, run_dir, reads, files, png):
-            kept.append(name)
-    return kept
+        yield name, reads, files, png
+
+
+def prerender(run_dir: str | Path) -> list[str]:
+    """Draw the outline's plots of ``run_dir`` that its files allow into the cache (emptied first);
+    returns the names of those kept. A plot that cannot be drawn yet is left for the notebook, and
+    if a file changed while the run directory was read nothing is kept."""
+    run_dir = Path(run_dir)
+    cache.clear()
+    return [name for name, reads, files, png in drawn_from_files(run_dir, plot_names())
+            if cache.store(name, run_dir, reads, files, png)]

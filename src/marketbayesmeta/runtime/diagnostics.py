@@ -35,9 +35,8 @@ def scalar_draws(idata: Any) -> dict[str, np.ndarray]:
 
 def sampler_checks(fit: str, idata: Any, th: Thresholds) -> list[dict[str, Any]]:
     """r-hat, ESS bulk/tail per parameter; divergences and min BFMI for the sampler."""
-    rows = []
     with arviz_without_numba() as az:
-        rows += _draws_checks(fit, idata, th, az)
+        rows = _draws_checks(fit, idata, th, az)
         try:
             bfmi = float(np.min(az.bfmi(idata)))
         except Exception:  # noqa: BLE001 - bfmi needs energy; absent for some samplers

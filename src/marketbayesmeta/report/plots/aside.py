@@ -60,30 +60,18 @@ def draw_aside(run_dir: Path, into: Path, names: tuple[str, ...] = ASIDE_PLOTS,
     entries first), until ``stop()``; returns the names written. Nothing is drawn when this
     process's matplotlib settings are not the kernel's, and a plot that cannot be drawn is left to
     the kernel."""
-    from ..load import load_run
-    from . import draw
-
     into.mkdir(parents=True, exist_ok=True)
     for old in into.iterdir():
         old.unlink(missing_ok=True)
     if not same_settings_as_kernel():
         return []
-    from ..prerender import INPUTS
+    from ..prerender import drawn_from_files
 
-    files = cache.snapshot(run_dir, INPUTS)
-    run = load_run(run_dir)
     written: list[str] = []
     with without_pyplot():
-        for name in names:
-            if stop():
-                break
-            reads = run.track()
-            try:
-                png = draw(name, run, mark=False)
-            except Exception:  # noqa: BLE001 - missing inputs or a failure: the kernel draws it and says
-                continue
+        for name, reads, files, png in drawn_from_files(run_dir, names, stop):
             record = cache.entry_record(name, run_dir, reads, files, png)
-            if record is not None and cache.snapshot(run_dir, INPUTS) == files:
+            if record is not None:
                 _write(into, name, record, png)
                 written.append(name)
     return written
