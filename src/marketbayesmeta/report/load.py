@@ -13,8 +13,11 @@ and a portfolio pool's ``pool.json``; every other module asks it through named a
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +49,54 @@ def _unprefix(value: str) -> str:
 def read_csv(path: Path) -> pd.DataFrame:
     """A run-directory CSV: columns whose every cell is a number (or empty) become floats, every
     other column stays text (with the writer's formula prefix removed). Independent of the
-    catalogue's column lists, so a file with more (newer) columns than the catalogue still reads."""
+    catalogue's column lists, so a file with more (newer) columns than the catalogue still reads.
+
+    A report reads a dozen small files twice (the run's process, the kernel): a file as the run
+    writes it (a header of distinct names, every row as long, cells a plain number, empty or text)
+    is read with the csv module (:func:`_read_plain`; pandas' per-column calls cost ~0.1 s a run);
+    any other file (a damaged one, a cell such as ``inf`` or `` 1``) as before, by pandas."""
+    frame = _read_plain(path)
+    return frame if frame is not None else _read_pandas(path)
+
+
+# A number as the run's CSV writer writes one (and pandas parses the same way); other cells that
+# Python's float() accepts (inf, nan, 1_0, spaces, other digits) are left to pandas.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _read_plain(path: Path) -> pd.DataFrame | None:
+    """:func:`read_csv`'s result by the csv module, or None when the file is not plain."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith("\ufeff") or "\r" in text:
+        return None
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    if not rows or any(len(r) == 1 and not r[0].strip() for r in rows):  # pandas skips such lines
+        return None
+    header = rows[0]  # pandas renames blank and repeated names
+    if len(set(header)) != len(header) or not all(h.strip() for h in header) or any(len(r) != len(header) for r in rows):
+        return None
+    out: dict[str, Any] = {}
+    index = pd.RangeIndex(len(rows) - 1)
+    for j, col in enumerate(header):
+        cells = [r[j] for r in rows[1:]]
+        numeric = any(cells)
+        for v in cells:
+            if v and not _PLAIN_NUMBER.fullmatch(v):
+                try:
+                    float(v)
+                except ValueError:  # not a number to pandas either: a text column
+                    numeric = False
+                    break
+                return None  # a number pandas may read otherwise: pandas decides
+        out[col] = (pd.Series([float(v) if v else math.nan for v in cells], index=index, dtype=float) if numeric
+                    else pd.Series([_unprefix(v) for v in cells], index=index, dtype=object))
+    return pd.DataFrame(out, columns=header)
+
+
+def _read_pandas(path: Path) -> pd.DataFrame:
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     out = {}
     for col in raw.columns:
