@@ -6,6 +6,7 @@ page, must happen while the notebook runs (not after it), once per process, and 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -83,3 +84,35 @@ def test_a_failing_warm_up_changes_nothing(tmp_path: Path, monkeypatch: pytest.M
     warnings = R.write_reports(run_dir)
     assert not [w for w in warnings if "warm-up broke" in w]
     assert (run_dir / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def _exported_as_nbconvert_does(nb: nbformat.NotebookNode, title: str) -> str:
+    """export_html without its image tokens: nbconvert's page of the notebook, network removed."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    nb.metadata["title"] = title
+    body, _ = html._exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return html.strip_external_references(body)
+
+
+def test_images_passed_through_the_export_as_tokens_give_the_same_page() -> None:
+    nb = _executed_like()
+    big = PNG[:-2] + "A" * 4000 + "=="
+    nb.cells[1].outputs.append(v4.new_output("display_data", {"text/html": (
+        f'<div><img alt="a" src="data:image/png;base64,{big}"><p>mbm0i0z and data:image/png;base64,</p>'
+        f'<img src="data:image/png;base64,{PNG}"></div>')}))
+    nb.cells[1].outputs.append(v4.new_output("display_data", {"image/png": big}, metadata={META_KEY: {"plot": "x"}}))
+    nb.cells.append(v4.new_markdown_cell("a study named mbm0000000000000000i1z"))
+    page = html.export_html(nb, title="t")
+    assert page == _exported_as_nbconvert_does(nb, "t")
+    assert page.count(big) == 2 and page.count(PNG) == 2 and "mbm0000000000000000i1z" in page
+    assert not re.search(r"mbm[0-9a-f]{16}i[0-9]+z", page.replace("mbm0000000000000000i1z", ""))
+
+
+def test_a_real_report_is_the_same_page_with_image_tokens(tmp_path: Path) -> None:
+    run_dir = make_fake_run(tmp_path / "run")
+    R.write_reports(run_dir)
+    nb = nbformat.read(run_dir / "report.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert html.export_html(nb, title="t") == _exported_as_nbconvert_does(nb, "t")

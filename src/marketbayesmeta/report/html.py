@@ -12,6 +12,7 @@ import copy
 import functools
 import html
 import re
+import secrets
 import threading
 from typing import Any
 
@@ -84,11 +85,47 @@ def _exporter() -> Any:
 
 
 def export_html(nb: Any, title: str = "marketbayesmeta run report") -> str:
-    """Self-contained HTML of an executed notebook: code hidden, images inline, nothing fetched."""
+    """Self-contained HTML of an executed notebook: code hidden, images inline, nothing fetched.
+
+    The figures' base64 PNG data (most of the page's megabyte) go through the export as short
+    tokens and are put back at the end (:class:`_Images`): nbconvert parses and re-serialises the
+    whole page with BeautifulSoup, which treats both as opaque attribute text, so the page is the
+    same bytes (tested), ~15 % sooner (the rest of that pass is the page's ~1,600 tags)."""
     nb = copy.deepcopy(nb)
     nb.metadata["title"] = title  # escaped by the template
+    images = _Images()
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data") or {}
+            if isinstance(data.get("image/png"), str):
+                data["image/png"] = images.token(data["image/png"])
+            if isinstance(data.get("text/html"), str):
+                data["text/html"] = images.stash(data["text/html"])
     body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
-    return strip_external_references(body)
+    return images.restore(strip_external_references(body))
+
+
+class _Images:
+    """Base64 PNG data swapped for tokens that no text of the page can contain (a random nonce),
+    and back."""
+
+    _DATA = re.compile(r"(?<=data:image/png;base64,)[A-Za-z0-9+/=]+")
+
+    def __init__(self) -> None:
+        self.nonce = secrets.token_hex(8)
+        self.data: dict[str, str] = {}
+        self._token = re.compile(f"mbm{self.nonce}i[0-9]+z")
+
+    def token(self, data: str) -> str:
+        key = f"mbm{self.nonce}i{len(self.data)}z"
+        self.data[key] = data
+        return key
+
+    def stash(self, text: str) -> str:
+        return self._DATA.sub(lambda m: self.token(m.group(0)), text)
+
+    def restore(self, text: str) -> str:
+        return self._token.sub(lambda m: self.data[m.group(0)], text) if self.data else text
 
 
 def warm_exporter() -> None:
