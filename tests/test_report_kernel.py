@@ -66,7 +66,8 @@ def test_shared_kernel_gives_each_run_a_fresh_kernels_report(tmp_path: Path) -> 
 def test_the_first_notebook_after_the_warm_up_finds_a_fresh_namespace(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The warm-up's imports and names do not reach the first notebook (it empties the namespace
-    itself: _ENTER does not), and the kernel runs with the package's collector thresholds."""
+    itself: _ENTER does not), and the kernel runs with the package's collector thresholds, its
+    warm-up's survivors frozen."""
     from marketbayesmeta.collector import THRESHOLDS
 
     run_dir = make_fake_run(tmp_path / "run")
@@ -81,9 +82,11 @@ def test_the_first_notebook_after_the_warm_up_finds_a_fresh_namespace(
         assert _probe(kernel, run_dir) == [str(run_dir.resolve()), fresh_names]
         from nbformat import v4
 
-        nb = v4.new_notebook(cells=[v4.new_code_cell("import gc\nprint(tuple(gc.get_threshold()))")])
+        nb = v4.new_notebook(cells=[v4.new_code_cell("import gc\nprint(tuple(gc.get_threshold()))\n"
+                                                     "print(gc.get_freeze_count() > 10_000)")])
         notebook.execute_notebook(nb, run_dir, kernel=kernel)
-        assert nb.cells[0].outputs[0]["text"].strip() == repr(THRESHOLDS)
+        # the libraries the warm-up loaded are frozen: a notebook's reset collects only its own objects
+        assert nb.cells[0].outputs[0]["text"].split() == [*repr(THRESHOLDS).split(), "True"]
 
 
 def test_dead_kernel_is_started_again_and_close_removes_its_files(tmp_path: Path) -> None:
