@@ -91,3 +91,34 @@ def test_step_falls_back_to_the_vm_for_an_operation_without_c_code() -> None:
     expected = -0.5 * (0.3**2 + 0.2**2) - np.log(2 * np.pi) - 0.5 * np.log(1 + 0.3**2)
     assert logp == pytest.approx(expected)
     np.testing.assert_allclose(grad, [-0.3 - 0.3 / (1 + 0.3**2), 0.2])
+
+
+def test_the_whole_log_density_graph_is_built_once_per_model_and_the_draws_are_unchanged(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """pm.sample asks every time for the whole logp graph (to pick steps for variables no given
+    step covers); our models build it once. The draws are those of a plain pm.Model."""
+    import pymc as pm
+
+    from marketbayesmeta.runtime import model as M
+
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    built: list[int] = []
+    real = pm.Model.logp
+
+    def counting(self, vars=None, jacobian=True, sum=True):  # noqa: A002
+        if vars is None and jacobian and sum:
+            built.append(id(self))
+        return real(self, vars=vars, jacobian=jacobian, sum=sum)
+
+    monkeypatch.setattr(pm.Model, "logp", counting)
+    y, se = np.array([0.05, 0.01, 0.09, 0.03]), np.array([0.02, 0.03, 0.025, 0.04])
+    ours = M.build_model(y, se, mu_mean=0.0, mu_sd=0.5, tau_scale=0.1)
+    draws = [M.sample_model(ours, draws=80, tune=80, chains=2, seed=3, progressbar=False) for _ in range(3)]
+    assert built.count(id(ours.model)) == 1
+    monkeypatch.setattr(M, "_Model", pm.Model)
+    plain = M.build_model(y, se, mu_mean=0.0, mu_sd=0.5, tau_scale=0.1)
+    reference = [M.sample_model(plain, draws=80, tune=80, chains=2, seed=3, progressbar=False) for _ in range(2)]
+    assert built.count(id(plain.model)) >= 2  # PyMC's own model: built again on every sample
+    for d in draws:
+        for name in ("mu", "tau"):
+            np.testing.assert_array_equal(d.posterior[name].values, reference[0].posterior[name].values)
