@@ -83,10 +83,13 @@ def test_the_first_notebook_after_the_warm_up_finds_a_fresh_namespace(
         from nbformat import v4
 
         nb = v4.new_notebook(cells=[v4.new_code_cell("import gc\nprint(tuple(gc.get_threshold()))\n"
-                                                     "print(gc.get_freeze_count() > 10_000)")])
+                                                     "print(gc.get_freeze_count() > 10_000)\n"
+                                                     "print(get_ipython().history_manager.enabled)")])
         notebook.execute_notebook(nb, run_dir, kernel=kernel)
-        # the libraries the warm-up loaded are frozen: a notebook's reset collects only its own objects
-        assert nb.cells[0].outputs[0]["text"].split() == [*repr(THRESHOLDS).split(), "True"]
+        # the libraries the warm-up loaded are frozen: a notebook's reset collects only its own
+        # objects; no input history is written to SQLite
+        assert nb.cells[0].outputs[0]["text"].split() == [*repr(THRESHOLDS).split(), "True", "False"]
+        assert (tmp_path / "kernel-home").is_dir() and not list((tmp_path / "kernel-home").rglob("*.sqlite"))
 
 
 def test_dead_kernel_is_started_again_and_close_removes_its_files(tmp_path: Path) -> None:

@@ -94,7 +94,9 @@ def _kernel_manager(tmp: Path, ipc_dir: Path) -> Any:
     kdir = tmp / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True)
     (kdir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # no input history in SQLite: a report's cells are in its notebook, and the kernel's history
+        # thread wrote every cell of every notebook to a database nobody reads
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--HistoryManager.enabled=False"],
         "display_name": "marketbayesmeta report (this interpreter)", "language": "python",
     }), encoding="utf-8")
     ksm = KernelSpecManager(kernel_dirs=[str(tmp / "kernels")], ensure_native_kernel=False)
