@@ -28,6 +28,7 @@ def test_every_plot_is_the_png_savefig_writes(tmp_path: Path, kind: str) -> None
     run_dir = make_fake_run(tmp_path / "run", status="failed" if kind == "failed" else "completed_with_warnings",
                             moderators=kind == "moderators")
     run = load_run(run_dir)
+    open_before = plt().get_fignums()  # another test's figures, in this process
     compared = []
     for name, plot in PLOTS.items():
         try:
@@ -42,7 +43,7 @@ def test_every_plot_is_the_png_savefig_writes(tmp_path: Path, kind: str) -> None
     assert {"forest", "trace", "rank"} <= set(compared)
     if kind == "moderators":
         assert {"moderator_bubbles", "moderator_subgroups"} & set(compared)
-    assert plt().get_fignums() == []  # every figure closed
+    assert plt().get_fignums() == open_before  # every figure closed
 
 
 def test_a_figure_drawn_without_pyplot_and_at_another_dpi(tmp_path: Path) -> None:
