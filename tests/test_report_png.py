@@ -1,13 +1,16 @@
-"""figure_png (report/plots/common.py) draws a figure once and writes the PNG savefig would have
-written: the same bytes for every plot, marked or not, in pyplot's figures and in those drawn
-without pyplot, and savefig for a canvas that is not Agg."""
+"""figure_png (report/plots/common.py) draws a figure once and writes the pixels savefig would
+have written: the same image for every plot, marked or not, in pyplot's figures and in those
+drawn without pyplot; RGB when every pixel is opaque, RGBA otherwise; savefig for a canvas that
+is not Agg."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from marketbayesmeta.report import load_run
 from marketbayesmeta.report.load import MissingInput
@@ -23,8 +26,19 @@ def _savefig(fig) -> bytes:
     return buf.getvalue()
 
 
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def _same_image(ours: bytes, saved: bytes) -> None:
+    image = Image.open(io.BytesIO(ours))
+    assert image.info.get("dpi") and round(image.info["dpi"][0]) == PNG_DPI  # resolution recorded
+    assert "Software" not in image.info
+    np.testing.assert_array_equal(_pixels(ours), _pixels(saved))
+
+
 @pytest.mark.parametrize("kind", ["usable", "failed", "moderators"])
-def test_every_plot_is_the_png_savefig_writes(tmp_path: Path, kind: str) -> None:
+def test_every_plot_is_the_image_savefig_writes(tmp_path: Path, kind: str) -> None:
     run_dir = make_fake_run(tmp_path / "run", status="failed" if kind == "failed" else "completed_with_warnings",
                             moderators=kind == "moderators")
     run = load_run(run_dir)
@@ -38,7 +52,9 @@ def test_every_plot_is_the_png_savefig_writes(tmp_path: Path, kind: str) -> None
         if run.unusable:
             watermark(a, run.unusable)
             watermark(b, run.unusable)
-        assert figure_png(a) == _savefig(b), name
+        png = figure_png(a)
+        assert Image.open(io.BytesIO(png)).mode == "RGB", name  # white background: no alpha channel
+        _same_image(png, _savefig(b))
         compared.append(name)
     assert {"forest", "trace", "rank"} <= set(compared)
     if kind == "moderators":
@@ -51,9 +67,18 @@ def test_a_figure_drawn_without_pyplot_and_at_another_dpi(tmp_path: Path) -> Non
     with without_pyplot():
         fig = PLOTS["forest"](run)
     fig.set_dpi(72)  # as a notebook user's rcParams["figure.dpi"] would make it
-    ref = PLOTS["forest"](run)
-    assert figure_png(fig) == _savefig(ref)
-    assert b"pHYs" in figure_png(PLOTS["rank"](run))  # the resolution is recorded, as savefig does
+    _same_image(figure_png(fig), _savefig(PLOTS["forest"](run)))
+
+
+def test_a_figure_with_transparent_pixels_keeps_its_alpha(tmp_path: Path) -> None:
+    run = load_run(make_fake_run(tmp_path / "run"))
+    a, b = PLOTS["rank"](run), PLOTS["rank"](run)
+    for fig in (a, b):
+        fig.patch.set_alpha(0.0)
+    png = figure_png(a)
+    assert Image.open(io.BytesIO(png)).mode == "RGBA"
+    _same_image(png, _savefig(b))
+    assert _pixels(png)[..., 3].min() < 255
 
 
 def test_a_canvas_that_is_not_agg_goes_through_savefig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

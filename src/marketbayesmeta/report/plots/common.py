@@ -116,21 +116,26 @@ PNG_DPI = 100
 def figure_png(fig: Any) -> bytes:
     """The figure as PNG bytes at :data:`PNG_DPI`, without a Software entry; the figure is closed.
 
-    On an Agg canvas (every plot's: :func:`plt`) the figure is drawn once and its pixels written
-    as ``savefig`` writes them (``matplotlib.image.imsave``): the same bytes, without savefig's
-    extra pass over every artist to lay the figure out before drawing it (about a sixth of a
-    plot's time; a report draws eight). Any other canvas goes through ``savefig``."""
+    On an Agg canvas (every plot's: :func:`plt`) the figure is drawn once, without savefig's
+    extra pass over every artist to lay it out before drawing it (about a sixth of a plot's time;
+    a report draws eight), and its pixels are written by Pillow: as RGB when every pixel is opaque
+    (the plots' white background: the same pixels in three quarters of the bytes), at zlib level
+    3 (level 6 took half as long again for 1 % smaller files). Any other canvas goes through
+    ``savefig``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     buf = io.BytesIO()
     if isinstance(fig.canvas, FigureCanvasAgg):
-        import matplotlib.image
+        import numpy as np
+        from PIL import Image
 
         if fig.dpi != PNG_DPI:
             fig.set_dpi(PNG_DPI)
         fig.canvas.draw()
-        matplotlib.image.imsave(buf, fig.canvas.buffer_rgba(), format="png", origin="upper", dpi=fig.dpi,
-                                metadata={"Software": None})
+        rgba = np.asarray(fig.canvas.buffer_rgba())
+        image = (Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB") if rgba[..., 3].min() == 255
+                 else Image.fromarray(np.ascontiguousarray(rgba), mode="RGBA"))
+        image.save(buf, format="png", dpi=(PNG_DPI, PNG_DPI), compress_level=3)
     else:
         fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None})
     plt().close(fig)
