@@ -95,3 +95,41 @@ def test_a_users_arviz_keeps_its_numba_flag_outside_our_diagnostics():
         "print(json.dumps({'seen': seen, 'after': bool(az.Numba.numba_flag)}))\n"))
     assert got["after"] is True
     assert got["seen"] and not any(got["seen"])
+
+
+def test_pymc_is_imported_without_the_zarr_its_backend_cannot_use_and_zarr_stays_importable():
+    """PyMC's Zarr trace backend needs zarr 2; with zarr 3 installed PyMC imported zarr and numcodecs
+    only to find them unusable. The runtime hides them while PyMC loads: PyMC's backend is as
+    (un)available as PyMC finds it alone, and zarr is importable after (nutpie uses it)."""
+    alone = _run(
+        "import json, pymc.backends.zarr as z\n"
+        "print(json.dumps({'available': z._zarr_available}))\n")
+    ours = _run(
+        "import sys, json\n"
+        "from importlib import metadata\n"
+        "from marketbayesmeta.runtime import libraries\n"
+        "libraries.load()\n"
+        "import pymc.backends.zarr as z\n"
+        "loaded = 'zarr' in sys.modules or 'numcodecs' in sys.modules\n"
+        "import zarr\n"
+        "print(json.dumps({'available': z._zarr_available, 'loaded': loaded, 'major': int(zarr.__version__.split('.')[0]),\n"
+        "                  'unusable': libraries._pymc_zarr_unusable()}))\n")
+    assert ours["available"] == alone["available"]
+    if ours["major"] >= 3:
+        assert ours == {"available": False, "loaded": False, "major": ours["major"], "unusable": True}
+
+
+def test_hidden_modules_come_back_and_loaded_ones_are_left_alone():
+    got = _run(
+        "import sys, json, json as already\n"
+        "from marketbayesmeta.runtime.libraries import _hidden\n"
+        "with _hidden('json', 'colorsys'):\n"
+        "    try:\n"
+        "        import colorsys\n"
+        "        hidden = False\n"
+        "    except ImportError:\n"
+        "        hidden = True\n"
+        "    import json as inside\n"
+        "import colorsys\n"
+        "print(json.dumps({'hidden': hidden, 'kept': inside is already, 'back': colorsys.__name__}))\n")
+    assert got == {"hidden": True, "kept": True, "back": "colorsys"}

@@ -5,8 +5,9 @@
 
 1. chooses marketbayesmeta's own PyTensor compile directory (:mod:`.compiledir`; before PyTensor's
    first import, which reads its configuration);
-2. imports ArviZ **without Numba**, then PyMC, and silences their INFO chatter and PyTensor's BLAS
-   warning (progress is ours to print).
+2. imports ArviZ **without Numba**, then PyMC **without zarr** when zarr is 3 or later (PyMC's
+   Zarr backend needs zarr 2: :func:`_pymc_zarr_unusable`), and silences their INFO chatter and
+   PyTensor's BLAS warning (progress is ours to print).
 
 Why ArviZ without Numba. PyTensor requires Numba, so it is always installed, and ArviZ 0.x then
 (a) imports Numba and compiles a Numba ufunc while ``arviz.stats.ecdf_utils`` is imported, and
@@ -37,20 +38,43 @@ from typing import Any
 _LOADED = False
 
 
+@contextlib.contextmanager
+def _hidden(*names: str) -> Iterator[None]:
+    """``import name`` raises ImportError for each of ``names`` inside the block (unless already
+    imported: a loaded module is left as it is), as on an installation without them; the import
+    system is put back after, so later imports find them."""
+    missing = object()
+    saved = {name: sys.modules.get(name, missing) for name in names}
+    for name, module in saved.items():
+        if module is missing:
+            sys.modules[name] = None  # type: ignore[assignment] - 'import name' now raises ImportError
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is missing:
+                sys.modules.pop(name, None)
+
+
 def _import_arviz_without_numba() -> Any:
     if "arviz" in sys.modules:
         return sys.modules["arviz"]
-    missing = object()
-    numba = sys.modules.get("numba", missing)
-    sys.modules["numba"] = None  # type: ignore[assignment] - 'import numba' now raises ImportError
-    try:
+    with _hidden("numba"):
         import arviz
-    finally:
-        if numba is missing:
-            sys.modules.pop("numba", None)
-        else:
-            sys.modules["numba"] = numba  # type: ignore[assignment]
     return arviz
+
+
+def _pymc_zarr_unusable() -> bool:
+    """PyMC 5's Zarr trace backend needs the zarr 2 API (``zarr.storage.BaseStore``, ``zarr.sync``):
+    with zarr 3 (installed for nutpie) ``import pymc`` imports zarr and numcodecs (~0.25 s) only to
+    find them unusable. True when the installed zarr is 3 or later (read from its metadata, without
+    importing it)."""
+    from importlib import metadata
+
+    try:
+        return int(metadata.version("zarr").split(".")[0]) >= 3
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
 
 
 def load() -> None:
@@ -66,7 +90,8 @@ def load() -> None:
     import xarray  # noqa: F401 - ditto: only ArviZ's own first imports happen with Numba hidden
 
     _import_arviz_without_numba()
-    import pymc  # noqa: F401 - sets its logger's level on import: silence it after
+    with _hidden(*(("zarr", "numcodecs") if "pymc" not in sys.modules and _pymc_zarr_unusable() else ())):
+        import pymc  # noqa: F401 - sets its logger's level on import: silence it after
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
     logging.getLogger("pytensor").setLevel(logging.ERROR)
