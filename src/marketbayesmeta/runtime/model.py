@@ -76,13 +76,16 @@ class FitModel:
         per operation and the same draws, about 40 % less time per gradient evaluation. A graph
         with an operation that has no C code falls back to the VM (buffers kept between calls).
         The compiled function is kept across runs (:mod:`.function_cache`): a later run links it
-        without rewriting its graph again."""
+        without rewriting its graph again, with the compiler flags found for this machine before
+        (:mod:`.march_flags`)."""
         if self._step is None:
             import pytensor
             from pytensor.compile.mode import Mode, get_default_mode
 
+            from . import march_flags
             from .function_cache import cached_compiles
 
+            march_flags.restore()  # g++'s -march=native flags as found on this machine before
             default = get_default_mode()
             vm = default.clone(link_kwargs={"allow_gc": False})
             with self.model, cached_compiles():
@@ -94,6 +97,7 @@ class FitModel:
             compiled = getattr(self._step._logp_dlogp_func, "_pytensor_function", None)
             if compiled is not None:
                 compiled.trust_input = True
+            march_flags.remember()
         return self._step
 
     def trace(self) -> Any:
