@@ -71,7 +71,7 @@ def test_a_loaded_function_reads_the_models_data_and_stores_none(cache: dict[str
     rng = np.random.default_rng(1)
     points = rng.normal(size=(5, 2))
     # other data, other sizes: the loaded function follows set_inputs as the fresh one does
-    for y, se in ((Y, SE), (Y[:3] * 2, SE[:3]), (np.r_[Y, -0.2, 0.4], np.r_[SE, 0.1, 0.05])):
+    for y, se in ((Y, SE), (Y * 1.5 - 0.01, SE * 0.7), (Y[:3] * 2, SE[:3]), (np.r_[Y, -0.2, 0.4], np.r_[SE, 0.1, 0.05])):
         for fm in (loaded, fresh):
             fm.set_inputs(y, se, 0.01, 0.3, 0.2)
         for q in points:
@@ -277,3 +277,35 @@ def test_the_key_sees_constants_operation_parameters_inputs_and_mode() -> None:
     others = [graph(const=3.0), graph(axis=1), graph(dtype="float32"), graph(name="t"),
               graph(mode="FAST_COMPILE"), graph(check_bounds=False)]
     assert all(o != base for o in others) and len(set(others)) == len(others)
+
+
+def test_a_file_that_does_not_bind_the_data_is_a_miss(cache: dict[str, object]) -> None:
+    """A file whose function would read its own copy of the data (written by a version of the
+    cache that did not keep the storage cells as references) is not used: the model's data would
+    change under it unseen, one pool after another in a portfolio worker."""
+    from marketbayesmeta.runtime import function_cache
+
+    class WithoutStorage(function_cache._Pickler):
+        def __init__(self, file: object, shared: dict[str, object]) -> None:
+            super().__init__(file, shared)
+            self._refs = {k: v for k, v in self._refs.items() if v[0] != "storage"}
+
+    _fn(_model())
+    (path,) = _files(cache)
+    payload = function_cache._Unpickler(__import__("io").BytesIO(path.read_bytes()),
+                                        {v.name: v for v in _model().model.data_vars})
+    stale = payload.load()
+    stale_shared = {v.name: v for v in stale["function"].get_shared()}
+    buffer = __import__("io").BytesIO()
+    WithoutStorage(buffer, stale_shared).dump(stale)
+    path.write_bytes(buffer.getvalue())
+    stored = int(cache["stored"])  # type: ignore[call-overload]
+    loaded, fresh = _model(), _model()
+    f = _fn(loaded)
+    assert cache["stored"] == stored + 1  # not used: compiled and written again
+    cache["dir"] = None
+    g = _fn(fresh)
+    q = np.array([0.2, 0.1])
+    for fm in (loaded, fresh):
+        fm.set_inputs(Y * 1.5, SE * 0.7, 0.01, 0.3, 0.2)  # the same number of studies
+    assert float(f(q)[0]) == float(g(q)[0])

@@ -13,7 +13,7 @@ it links to (removing the compile directory removes both; PyTensor leaves a dire
 - **The key** is a SHA-256 digest of everything the compile is given, written out canonically
   (:func:`describe`): every operation with all its parameters, every constant's bytes, every input's
   type and name, the outputs; the compile mode; the model's ``check_bounds``; PyTensor's whole
-  configuration; the versions of Python, NumPy, PyTensor and PyMC. Anything the canonical form
+  configuration; the versions of Python, NumPy, PyTensor and PyMC; this module's own code. Anything the canonical form
   cannot write out exactly (an operation it does not know how to describe, a random generator, a
   ``givens`` or ``updates`` argument, an operation with an inner graph such as the
   meta-regression's ``AllocDiag``) leaves that compile uncached. A change to the model's code
@@ -21,7 +21,8 @@ it links to (removing the compile directory removes both; PyTensor leaves a dire
 - **No data are stored.** The graph's shared variables (``pm.Data``: y, se, the prior parameters)
   are written as references by name (pickle's persistent IDs) and bound, when the function is
   loaded, to the variables of the model being built: a loaded function reads the model's data
-  exactly as a freshly compiled one does, and the cache holds no study's numbers.
+  exactly as a freshly compiled one does (checked on every load: each input read from the
+  variable's own storage cell, where ``set_value`` writes), and the cache holds no study's numbers.
 - **It can only fail towards compiling.** A missing, unreadable, corrupt or foreign file is a miss:
   the function is compiled as before and written again (atomically: a temporary file, then
   ``os.replace``; two processes writing the same key write the same function). A cache that cannot
@@ -52,8 +53,11 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = 1  # of the files; part of the key
+FORMAT = 2  # of the files; part of the key
 DIRECTORY = "marketbayesmeta-functions"
+# This module's own code is part of the key too: a file written by another version of it (which
+# may bind the data otherwise) is never loaded.
+_OWN_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 class Uncacheable(Exception):
@@ -124,7 +128,7 @@ def _environment_text() -> str:
     import pytensor
 
     config = pytensor.config
-    return "\n".join([f"format {FORMAT}", f"python {sys.version}", f"numpy {np.__version__}",
+    return "\n".join([f"format {FORMAT} {_OWN_CODE}", f"python {sys.version}", f"numpy {np.__version__}",
                       f"pytensor {pytensor.__version__}", f"pymc {pymc.__version__}",
                       *(f"{name}={_setting(config, name, param)}"
                         for name, param in sorted(config._config_var_dict.items()))])
@@ -246,12 +250,18 @@ def _load(path: Path, key: str, shared: dict[str, Any]) -> Any:
     try:
         payload = _Unpickler(io.BytesIO(data), shared).load()
         fn = payload["function"] if payload.get("key") == key else None
-        bound = {v.name: v for v in fn.get_shared()} if fn is not None else {}
-        if bound.keys() != shared.keys() or any(bound[name] is not var for name, var in shared.items()):
-            return None
-        return fn
+        return fn if fn is not None and _bound(fn, shared) else None
     except Exception:  # noqa: BLE001 - a corrupt or foreign file is a miss: compile instead
         return None
+
+
+def _bound(fn: Any, shared: dict[str, Any]) -> bool:
+    """Whether ``fn`` reads exactly ``shared``, each from the variable's own storage cell (where
+    ``set_value`` writes), as a freshly compiled function does."""
+    reads = {i.variable.name: (i.variable, c) for i, c in zip(fn.maker.inputs, fn.input_storage, strict=True)
+             if i.implicit}
+    return reads.keys() == shared.keys() and all(
+        var is shared[name] and container.storage is var.container.storage for name, (var, container) in reads.items())
 
 
 def _store(path: Path, key: str, fn: Any, shared: dict[str, Any]) -> None:
