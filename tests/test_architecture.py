@@ -70,7 +70,9 @@ def test_each_stage_package_lists_its_steps(stage: str) -> None:
 
 @pytest.mark.parametrize("path", sorted((SRC / "runtime").glob("*.py")), ids=lambda p: p.name)
 def test_runtime_is_free_of_compiler_and_cli(path: Path) -> None:
-    bad = {i for i in _imports(path) if "compiler" in i or i.endswith(".cli") or i == "..cli" or ".api" in i}
+    # by module path component: "GCC_compiler" (PyTensor's, runtime/march_flags.py) is not ours
+    bad = {i for i in _imports(path) if "compiler" in i.split(".") or i.endswith(".cli") or i == "..cli"
+           or ".api" in i}
     assert not bad, f"{path.name} imports {bad}"
 
 
