@@ -53,10 +53,9 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = 2  # of the files; part of the key
 DIRECTORY = "marketbayesmeta-functions"
-# This module's own code is part of the key too: a file written by another version of it (which
-# may bind the data otherwise) is never loaded.
+# This module's own code is part of the key (it stands for the files' format): a file written by
+# another version of it (which may bind the data otherwise) is never loaded.
 _OWN_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
@@ -128,7 +127,7 @@ def _environment_text() -> str:
     import pytensor
 
     config = pytensor.config
-    return "\n".join([f"format {FORMAT} {_OWN_CODE}", f"python {sys.version}", f"numpy {np.__version__}",
+    return "\n".join([f"cache code {_OWN_CODE}", f"python {sys.version}", f"numpy {np.__version__}",
                       f"pytensor {pytensor.__version__}", f"pymc {pymc.__version__}",
                       *(f"{name}={_setting(config, name, param)}"
                         for name, param in sorted(config._config_var_dict.items()))])
@@ -291,20 +290,17 @@ def compile_cached(original: Callable[..., Any], inputs: list[Any], outputs: Any
         return original(inputs, outputs, random_seed=random_seed, mode=mode, **kwargs)
 
     where = directory()
-    givens = kwargs.get("givens")
-    if where is None or random_seed is not None or givens or set(kwargs) - {"givens"}:
+    if (where is None or random_seed is not None or kwargs.get("givens") or set(kwargs) - {"givens"}
+            or not isinstance(outputs, list | tuple)):
         return compiled()
-    outs = list(outputs) if isinstance(outputs, list | tuple) else None
-    try:
-        from pymc.model import modelcontext
+    from pymc.model import modelcontext
 
-        try:
-            check_bounds = modelcontext(None).check_bounds
-        except TypeError:  # no model on the context stack
-            check_bounds = True
-        if outs is None:
-            raise Uncacheable("outputs that are not a list")
-        description, shared = describe(list(inputs), outs, mode, check_bounds)
+    try:
+        check_bounds = modelcontext(None).check_bounds
+    except TypeError:  # no model on the context stack
+        check_bounds = True
+    try:
+        description, shared = describe(list(inputs), list(outputs), mode, check_bounds)
     except Uncacheable:
         return compiled()
     key = hashlib.sha256(description.encode()).hexdigest()
